@@ -1,0 +1,140 @@
+/* cmd_inspect.c: `ckpt inspect FILE [--json]`: tensors and values of a checkpoint, nothing executed. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void print_shape(const ckpt_tensor *t, char *buf, size_t cap)
+{
+    size_t n = ckpt_tensor_ndim(t), o = 0;
+    const int64_t *shape = ckpt_tensor_shape(t);
+    o += (size_t)snprintf(buf + o, cap - o, "[");
+    for (size_t i = 0; i < n && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+typedef struct {
+    int count;
+} values_ctx;
+
+static ckpt_walk_action print_value(const char *path, size_t len, const ckpt_value *v, void *user)
+{
+    values_ctx *x = user;
+    ckpt_kind k = ckpt_value_kind(v);
+    if (k == CKPT_KIND_TENSOR) return CKPT_WALK_CONTINUE;
+    char val[128] = "";
+    size_t n;
+    const char *s;
+    switch (k) {
+    case CKPT_KIND_NONE: snprintf(val, sizeof val, "None"); break;
+    case CKPT_KIND_BOOL: snprintf(val, sizeof val, "%s", ckpt_value_bool(v) ? "True" : "False"); break;
+    case CKPT_KIND_INT: {
+        char *d = ckpt_value_int_to_string(v);
+        snprintf(val, sizeof val, "%s", d ? d : "?");
+        ckpt_free(d);
+        break;
+    }
+    case CKPT_KIND_FLOAT: snprintf(val, sizeof val, "%.17g", ckpt_value_float(v)); break;
+    case CKPT_KIND_STR:
+    case CKPT_KIND_DEVICE:
+        s = ckpt_value_str(v, &n);
+        snprintf(val, sizeof val, "%.*s%s", (int)(n > 80 ? 80 : n), s, n > 80 ? "..." : "");
+        break;
+    case CKPT_KIND_BYTES:
+    case CKPT_KIND_BYTEARRAY: ckpt_value_str(v, &n); snprintf(val, sizeof val, "<%zu bytes>", n); break;
+    case CKPT_KIND_DTYPE: snprintf(val, sizeof val, "torch.%s", ckpt_dtype_name(ckpt_value_dtype(v))); break;
+    case CKPT_KIND_LIST:
+    case CKPT_KIND_TUPLE:
+    case CKPT_KIND_DICT:
+    case CKPT_KIND_SET:
+    case CKPT_KIND_FROZENSET: snprintf(val, sizeof val, "len %zu", ckpt_value_len(v)); break;
+    default: break;
+    }
+    if (x->count++ == 0) printf("\n%-40s %-28s %s\n", "VALUE", "TYPE", "");
+    printf("%-40.*s %-28s %s\n", (int)(len ? len : 2), len ? path : "\"\"", ckpt_value_type_name(v), val);
+    return CKPT_WALK_CONTINUE;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    const char *file = NULL;
+    bool json = false;
+    unsigned flags = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--mmap") == 0) flags |= CKPT_LOAD_MMAP;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "ckpt inspect: unknown option '%s'\n", argv[i]);
+            return EXIT_ERROR;
+        } else if (!file) file = argv[i];
+        else {
+            fprintf(stderr, "ckpt inspect: one FILE expected\n");
+            return EXIT_ERROR;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--mmap]\n");
+        return EXIT_ERROR;
+    }
+    ckpt_error *err = ckpt_error_new();
+    ckpt_load_options *opts = ckpt_load_options_new();
+    if (!err || !opts) {
+        fprintf(stderr, "ckpt: out of memory\n");
+        return EXIT_ERROR;
+    }
+    ckpt_load_options_set_flags(opts, flags);
+    ckpt_checkpoint *ck = NULL;
+    ckpt_status s = ckpt_load_file(file, opts, &ck, err);
+    int rc = EXIT_CLEAN;
+    if (s) {
+        fprintf(stderr, "ckpt: %s: %s\n", file, ckpt_error_message(err));
+        rc = cli_exit_for(s);
+    } else if (json) {
+        char *text = NULL;
+        s = ckpt_checkpoint_to_json(ck, file, CKPT_JSON_PRETTY, &text, err);
+        if (s) {
+            fprintf(stderr, "ckpt: %s: %s\n", file, ckpt_error_message(err));
+            rc = cli_exit_for(s);
+        } else {
+            fputs(text, stdout);
+            fputc('\n', stdout);
+        }
+        ckpt_free(text);
+    } else {
+        printf("file: %s\nformat: %s, archive prefix '%s', %s-endian\n", file,
+               ckpt_format_name(ckpt_checkpoint_format(ck)), ckpt_checkpoint_archive_prefix(ck),
+               ckpt_checkpoint_big_endian(ck) ? "big" : "little");
+        size_t nt = ckpt_checkpoint_num_tensors(ck);
+        uint64_t total = 0;
+        printf("\n%-40s %-10s %-20s %12s  %s\n", "TENSOR", "DTYPE", "SHAPE", "BYTES", "XXH3_64");
+        for (size_t i = 0; i < nt; i++) {
+            const char *key;
+            const ckpt_tensor *t = ckpt_checkpoint_tensor(ck, i, &key);
+            char shape[128];
+            print_shape(t, shape, sizeof shape);
+            uint64_t h = 0;
+            char digest[17] = "-";
+            if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) snprintf(digest, sizeof digest, "%016" PRIx64, h);
+            printf("%-40s %-10s %-20s %12" PRIu64 "  %s\n", key, ckpt_dtype_name(ckpt_tensor_dtype(t)), shape,
+                   ckpt_tensor_nbytes(t), digest);
+            total += ckpt_tensor_nbytes(t);
+        }
+        printf("%zu tensors, %" PRIu64 " bytes\n", nt, total);
+        values_ctx x = {0};
+        s = ckpt_walk(ck, NULL, print_value, &x, err);
+        if (s) {
+            fprintf(stderr, "ckpt: %s: %s\n", file, ckpt_error_message(err));
+            rc = cli_exit_for(s);
+        }
+        size_t ng = ckpt_checkpoint_num_globals(ck);
+        printf("\nglobals (%zu):", ng);
+        for (size_t i = 0; i < ng; i++) printf(" %s", ckpt_checkpoint_global(ck, i));
+        printf("\n");
+    }
+    ckpt_checkpoint_free(ck);
+    ckpt_load_options_free(opts);
+    ckpt_error_free(err);
+    return rc;
+}
