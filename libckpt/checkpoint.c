@@ -221,6 +221,7 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     ck_zip z;
     ckpt_status s = ck_zip_open(&z, data, len, arena, c->limits.max_members, err);
     if (s) return s;
+    if (c->map.data == data) z.fd = c->map.fd;
     if (z.count == 0) return ck_error_set(err, CKPT_ERR_FORMAT, "the zip archive is empty: not a PyTorch checkpoint");
     /* the archive prefix: the folder of the first central-directory entry (as PyTorch's reader) */
     const char *first = z.members[0].name;

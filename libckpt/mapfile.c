@@ -13,6 +13,7 @@
 ckpt_status ck_map_file(const char *path, ck_mapped *out, ckpt_error *err)
 {
     memset(out, 0, sizeof *out);
+    out->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ck_error_set(err, CKPT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
@@ -37,10 +38,14 @@ ckpt_status ck_map_file(const char *path, ck_mapped *out, ckpt_error *err)
             return CKPT_OK;
         }
         void *p = mmap(NULL, out->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED) return ck_error_set(err, CKPT_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return ck_error_set(err, CKPT_ERR_IO, "cannot map '%s': %s", path, strerror(e));
+        }
         out->data = p;
         out->is_mmap = true;
+        out->fd = fd; /* kept: copying loads read tensor data with pread, which avoids faulting the mapping */
         return CKPT_OK;
     }
     /* not seekable: read everything */
@@ -87,5 +92,7 @@ void ck_unmap_file(ck_mapped *m)
 {
     if (m->is_mmap) munmap((void *)m->data, m->len);
     else if (m->len) free((void *)m->data);
+    if (m->fd >= 0) close(m->fd);
     memset(m, 0, sizeof *m);
+    m->fd = -1;
 }

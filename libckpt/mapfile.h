@@ -11,6 +11,7 @@ typedef struct ck_mapped {
     const uint8_t *data;
     size_t len;
     bool is_mmap; /* else a malloc'd buffer */
+    int fd;       /* the open file behind a mapping (for pread), or -1 */
 } ck_mapped;
 
 ckpt_status ck_map_file(const char *path, ck_mapped *out, ckpt_error *err);

@@ -20,6 +20,9 @@
 #include "unpickler.h"
 #include "util.h"
 
+#define CK_SMALL_INT_MIN (-5)
+#define CK_SMALL_INT_MAX 1024
+
 typedef struct vm {
     ck_unpickler *u;
     ck_store *st;
@@ -37,7 +40,10 @@ typedef struct vm {
     size_t memo_cap;   /* allocated slots */
     size_t memo_count; /* entries set (MEMOIZE's next index) */
     uint64_t charged;  /* bytes of stack/marks/memo charged to the budget */
-    ckpt_value *none, *yes, *no;
+    ckpt_value *none, *yes, *no, *empty_tuple;
+    /* Python caches small ints and the empty tuple; so does the VM: they are atoms without identity,
+     * and torch pickles push hundreds of thousands of them (sizes, strides, offsets). */
+    ckpt_value *small_ints[CK_SMALL_INT_MAX - CK_SMALL_INT_MIN + 1];
     ckpt_error *err;
 } vm;
 
@@ -199,6 +205,14 @@ static ckpt_status take_payload(vm *m, uint64_t n, const uint8_t **out)
 
 /* ---- values ---- */
 
+static ckpt_value *new_int(vm *m, int64_t x)
+{
+    if (x < CK_SMALL_INT_MIN || x > CK_SMALL_INT_MAX) return ck_new_int(m->st, x);
+    ckpt_value **slot = &m->small_ints[x - CK_SMALL_INT_MIN];
+    if (!*slot) *slot = ck_new_int(m->st, x);
+    return *slot;
+}
+
 static ckpt_status push_str(vm *m, const uint8_t *p, size_t n)
 {
     if (!ck_utf8_valid(p, n, true)) return fail(m, CKPT_ERR_PICKLE, "string is not valid UTF-8");
@@ -217,7 +231,7 @@ static ckpt_status push_decimal(vm *m, const uint8_t *p, size_t n)
 {
     int64_t v;
     switch (ck_parse_decimal_i64((const char *)p, n, &v)) {
-    case CK_INT_OK: return push(m, ck_new_int(m->st, v));
+    case CK_INT_OK: return push(m, new_int(m, v));
     case CK_INT_BAD: return fail(m, CKPT_ERR_PICKLE, "invalid integer text '%.*s'", (int)CK_MIN(n, 40), (const char *)p);
     case CK_INT_BIG: break;
     }
@@ -642,13 +656,13 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
     case OP_NEWFALSE: return push(m, m->no);
     case OP_BININT1:
         if ((s = read_u(m, 1, &x))) return s;
-        return push(m, ck_new_int(m->st, (int64_t)x));
+        return push(m, new_int(m, (int64_t)x));
     case OP_BININT2:
         if ((s = read_u(m, 2, &x))) return s;
-        return push(m, ck_new_int(m->st, (int64_t)x));
+        return push(m, new_int(m, (int64_t)x));
     case OP_BININT:
         if ((s = read_u(m, 4, &x))) return s;
-        return push(m, ck_new_int(m->st, (int32_t)(uint32_t)x));
+        return push(m, new_int(m, (int32_t)(uint32_t)x));
     case OP_LONG1:
         if ((s = read_u(m, 1, &x))) return s;
         if ((s = take(m, (size_t)x, &p))) return s;
@@ -745,7 +759,9 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
 
     /* ---- containers ---- */
     case OP_EMPTY_LIST: return push(m, ck_new_seq(m->st, CKPT_KIND_LIST, 0));
-    case OP_EMPTY_TUPLE: return push(m, ck_new_seq(m->st, CKPT_KIND_TUPLE, 0));
+    case OP_EMPTY_TUPLE:
+        if (!m->empty_tuple) m->empty_tuple = ck_new_seq(m->st, CKPT_KIND_TUPLE, 0);
+        return push(m, m->empty_tuple);
     case OP_EMPTY_DICT: return push(m, ck_new_dict(m->st, 0));
     case OP_EMPTY_SET: return push(m, ck_new_seq(m->st, CKPT_KIND_SET, 0));
     case OP_LIST:

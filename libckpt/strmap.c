@@ -34,9 +34,22 @@ void *ck_strmap_get(const ck_strmap *m, const char *key, size_t len)
     return s->key ? s->value : NULL;
 }
 
-static bool grow(ck_strmap *m)
+static bool resize(ck_strmap *m, size_t ncap);
+
+static bool grow(ck_strmap *m) { return resize(m, m->cap ? m->cap * 2 : 16); }
+
+bool ck_strmap_reserve(ck_strmap *m, size_t n)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
+    size_t cap = 16;
+    while (cap < n * 2) {
+        if (cap > SIZE_MAX / 4) return false;
+        cap *= 2;
+    }
+    return cap <= m->cap || resize(m, cap);
+}
+
+static bool resize(ck_strmap *m, size_t ncap)
+{
     ck_strmap_slot *ns = m->arena ? ck_arena_zalloc(m->arena, ncap * sizeof *ns, _Alignof(ck_strmap_slot))
                                   : calloc(ncap, sizeof *ns);
     if (!ns) return false;

@@ -25,6 +25,8 @@ void ck_strmap_release(ck_strmap *m);
 void *ck_strmap_get(const ck_strmap *m, const char *key, size_t len);
 /* Inserts or replaces. Returns false when out of memory (or over the arena budget). */
 bool ck_strmap_put(ck_strmap *m, const char *key, size_t len, void *value);
+/* Sizes the table for n entries up front (no rehashing while they are added). */
+bool ck_strmap_reserve(ck_strmap *m, size_t n);
 /* Inserts only when absent; *existing receives the present value (or NULL). */
 bool ck_strmap_add(ck_strmap *m, const char *key, size_t len, void *value, void **existing);
 

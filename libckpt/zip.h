@@ -38,6 +38,7 @@ typedef struct ck_zip {
     ck_strmap by_name;
     uint64_t cd_offset, cd_size;
     bool zip64;
+    int fd; /* the file `data` maps, for pread copies; -1 when reading from memory */
 } ck_zip;
 
 /* Parses and validates the whole archive structure (no member data is read). */
