@@ -615,10 +615,12 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         m->u->proto = (int)x;
         return CKPT_OK;
     case OP_FRAME:
+        /* the size field is read first, under the current frame's rules (Lib/pickle.py load_frame): a
+         * frame whose last bytes are the next FRAME's header is finished, not nested */
+        if ((s = read_u(m, 8, &x))) return s;
         if (m->in_frame && m->pos != m->frame_end)
             return fail(m, CKPT_ERR_PICKLE, "FRAME inside an unfinished frame (the current frame ends at byte %zu)",
                         m->frame_end);
-        if ((s = read_u(m, 8, &x))) return s;
         if (x > m->len - m->pos)
             return fail(m, CKPT_ERR_PICKLE, "frame of %llu bytes but only %zu remain", (unsigned long long)x,
                         m->len - m->pos);

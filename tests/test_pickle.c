@@ -745,12 +745,25 @@ START_TEST(frames)
              "in the current frame", OP_BINUNICODE, 11);
     FAILS_AT("\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00" "I12\n.", CKPT_ERR_PICKLE, "end of the current frame",
              OP_INT, 11);
+    FAILS_AT("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00" "K\x01\x95" "\x02\x00\x00\x00\x00\x00\x00\x00" "K\x02\x86.",
+             CKPT_ERR_PICKLE, "past the end of the current frame", OP_FRAME, 13);
     /* a FRAME inside a frame that still has bytes after the new frame's size field */
     FAILS_AT("\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00" "K\x01\x95" "\x01\x00\x00\x00\x00\x00\x00\x00" "K\x02\x86.",
              CKPT_ERR_PICKLE, "FRAME inside an unfinished frame", OP_FRAME, 13);
     /* a frame longer than the rest of the pickle */
     FAILS_AT("\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00" "N.", CKPT_ERR_PICKLE, "frame of 255 bytes", OP_FRAME, 2);
     FAILS_AT("\x80\x04\x95\x00\x00\x00", CKPT_ERR_PICKLE, "truncated", OP_FRAME, 2);
+}
+END_TEST
+
+/* Lib/pickle.py accepts a FRAME whose size field ends its enclosing frame exactly (the outer frame is
+ * then used up); only bytes left over after the size field make it "a frame inside a frame". */
+START_TEST(frame_ending_with_next_frame_header)
+{
+    ckpt_checkpoint *ck = LOAD_OK("\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00" "K\x01\x95"
+                                  "\x03\x00\x00\x00\x00\x00\x00\x00" "K\x02\x86.");
+    chk_tuple12(ROOT(ck));
+    ckpt_checkpoint_free(ck);
 }
 END_TEST
 
@@ -1136,6 +1149,7 @@ static Suite *suite(void)
     tcase_add_test(tc, memo_is_shared);
     tcase_add_test(tc, memoize_numbering);
     tcase_add_test(tc, frames);
+    tcase_add_test(tc, frame_ending_with_next_frame_header);
     tcase_add_test(tc, pop_mark_dup_semantics);
     tcase_add_test(tc, stop_rules);
     tcase_add_test(tc, dict_duplicate_keys_replace_in_place);
