@@ -234,6 +234,7 @@ static ckpt_status make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_v
     t->is_parameter = true;
     t->requires_grad = requires_grad;
     t->type_name = "torch.nn.parameter.Parameter";
+    v->type_name = t->type_name; /* ckpt_value_type_name reports the Parameter class, not torch.Tensor */
     *out = v;
     *tout = t;
     return CKPT_OK;

@@ -360,6 +360,12 @@ static void chk_storage(const ckpt_value *r)
     ck_assert_uint_eq(ckpt_storage_numel(st), 2);
     ck_assert(memcmp(ckpt_storage_data(st), tensor_data, sizeof tensor_data) == 0);
 }
+static void chk_tensor(const ckpt_value *r)
+{
+    ck_assert_int_eq(ckpt_value_kind(r), CKPT_KIND_TENSOR);
+    ck_assert(!ckpt_tensor_is_parameter(ckpt_value_tensor(r)));
+    ck_assert_str_eq(ckpt_value_type_name(r), "torch.Tensor");
+}
 static void chk_parameter(const ckpt_value *r)
 {
     ck_assert_int_eq(ckpt_value_kind(r), CKPT_KIND_TENSOR);
@@ -369,6 +375,7 @@ static void chk_parameter(const ckpt_value *r)
     ck_assert_int_eq(ckpt_tensor_dtype(t), CKPT_DTYPE_FLOAT32);
     ck_assert_uint_eq(ckpt_tensor_numel(t), 2);
     ck_assert(memcmp(ckpt_tensor_data(t), tensor_data, sizeof tensor_data) == 0);
+    ck_assert_str_eq(ckpt_value_type_name(r), "torch.nn.parameter.Parameter");
 }
 
 typedef struct {
@@ -484,6 +491,19 @@ START_TEST(opcode_case)
 END_TEST
 
 /* The table above covers every opcode of protocols 0-5 (pickle_opcodes.h), and only those. */
+/* value.h: ckpt_value_type_name gives "torch.nn.parameter.Parameter" for Parameters, however built */
+START_TEST(parameter_type_name)
+{
+    ckpt_checkpoint *ck = load_ok_(TST_PKL("\x80\x02" TENSOR2 "."), tensor_rec, 1, __FILE__, __LINE__);
+    chk_tensor(ROOT(ck));
+    ckpt_checkpoint_free(ck);
+    ck = load_ok_(TST_PKL("\x80\x02" "ctorch._utils\n_rebuild_parameter\n" TENSOR2 "\x88" "ccollections\nOrderedDict\n)R\x87R."),
+                  tensor_rec, 1, __FILE__, __LINE__);
+    chk_parameter(ROOT(ck));
+    ckpt_checkpoint_free(ck);
+}
+END_TEST
+
 START_TEST(every_opcode_is_covered)
 {
     size_t n_opcodes = 0;
@@ -1135,6 +1155,7 @@ static Suite *suite(void)
     tc = tcase_create("opcodes");
     tcase_add_loop_test(tc, opcode_case, 0, (int)N_OP_CASES);
     tcase_add_test(tc, every_opcode_is_covered);
+    tcase_add_test(tc, parameter_type_name);
     tcase_add_test(tc, non_opcodes_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("text");
