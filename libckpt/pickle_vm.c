@@ -869,11 +869,12 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         const uint8_t *mp, *np;
         size_t mn, nn;
         if ((s = take_line(m, &mp, &mn)) || (s = take_line(m, &np, &nn))) return s;
-        if ((s = pop_mark(m, &first, &n))) return s;
-        /* the class is resolved (and refused if not allowed) before anything else happens */
+        /* the class is resolved (and refused if not allowed) before anything else happens, its
+         * arguments' MARK included (Python's load_inst calls find_class before pop_mark) */
         size_t saved = m->sp;
         if ((s = push_global(m, mp, mn, np, nn, &c))) return s;
         m->sp = saved;
+        if ((s = pop_mark(m, &first, &n))) return s;
         ckpt_value *args = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
         if (!args) return oom(m);
         if (n) memcpy(args->u.seq.items, m->stack + first, n * sizeof *m->stack);

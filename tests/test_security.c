@@ -306,6 +306,15 @@ START_TEST(refused_before_anything_else)
     global(&p, "os", "system");
     text(&p, "\xff\xff\xff garbage that is not a pickle");
     assert_blocked(&p, "os.system", 2, OP_GLOBAL, "global followed by garbage");
+    /* a refused class named by INST is refused even when its argument MARK is missing (Python resolves
+     * the class first, too) */
+    p.n = 0;
+    str0(&p, g_command);
+    op(&p, OP_INST);
+    text(&p, "os\nsystem\n.");
+    assert_blocked(&p, "os.system", strlen("S'") + strlen(g_command) + strlen("'\n"), OP_INST, "INST without MARK");
+    /* (an allowed class without its MARK is still malformed) */
+    ck_assert_int_eq(tst_load_pickle(TST_PKL("i__builtin__\nset\n."), NULL, 0, NULL, NULL, NULL), CKPT_ERR_PICKLE);
     /* the storage type inside a persistent id is a global like any other */
     p.n = 0;
     BYTES(&p, "\x80\x02(X\x07\x00\x00\x00" "storage");
