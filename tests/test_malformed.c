@@ -358,6 +358,57 @@ START_TEST(tensor_dims_limit)
 }
 END_TEST
 
+/*
+ * torch._tensor._rebuild_from_type_v2(func, type, args, state) calls func(*args); with func being
+ * _rebuild_from_type_v2 again, a small file could nest such calls 300000 deep. torch never writes that
+ * (func is always a _rebuild_* function), and it must be refused, not recursed into.
+ */
+static size_t nested_rebuild_pickle(uint8_t *p, size_t levels)
+{
+    static const char head[] =
+        "\x80\x02" "ctorch._tensor\n_rebuild_from_type_v2\nq\x00" "0"
+        "ctorch\nTensor\nq\x01" "0"
+        "ctorch._utils\n_rebuild_tensor_v2\nq\x02" "0"
+        "((X\x07\x00\x00\x00" "storage" "ctorch\nFloatStorage\n" "X\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x04" "tQ"
+        "K\x00" "K\x04\x85" "K\x01\x85\x89" "ccollections\nOrderedDict\n)Rtq\x03" "0"
+        "(h\x02" "h\x01" "h\x03" "Ntq\x03" "0";
+    static const char level[] = "(h\x00" "h\x01" "h\x03" "Ntq\x03" "0";
+    static const char tail[] = "h\x00" "h\x03" "R.";
+    size_t o = 0;
+    memcpy(p + o, head, sizeof head - 1);
+    o += sizeof head - 1;
+    for (size_t i = 0; i < levels; i++) {
+        memcpy(p + o, level, sizeof level - 1);
+        o += sizeof level - 1;
+    }
+    memcpy(p + o, tail, sizeof tail - 1);
+    return o + sizeof tail - 1;
+}
+
+START_TEST(nested_rebuild_from_type_refused)
+{
+    tst_record rec = {"data/0", four_floats, 16};
+    uint8_t small[1024];
+    /* no extra level: _rebuild_from_type_v2(_rebuild_tensor_v2, Tensor, args, None) is a tensor */
+    size_t n = nested_rebuild_pickle(small, 0);
+    ckpt_checkpoint *ck = NULL;
+    ckpt_error *err = ckpt_error_new();
+    ck_assert_msg(tst_load_pickle(small, n, &rec, 1, NULL, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    ck_assert_int_eq(ckpt_value_kind(ckpt_checkpoint_root(ck)), CKPT_KIND_TENSOR);
+    ckpt_checkpoint_free(ck);
+    /* one level of nesting is already refused */
+    n = nested_rebuild_pickle(small, 1);
+    expect_pickle_(small, n, &rec, 1, NULL, CKPT_ERR_PICKLE, "_rebuild_from_type_v2", __FILE__, __LINE__);
+    /* and a deep nest is refused the same way (it used to overflow the C stack) */
+    size_t levels = 300000;
+    uint8_t *big = malloc(1024 + levels * 12);
+    n = nested_rebuild_pickle(big, levels);
+    expect_pickle_(big, n, &rec, 1, NULL, CKPT_ERR_PICKLE, "_rebuild_from_type_v2", __FILE__, __LINE__);
+    free(big);
+    ckpt_error_free(err);
+}
+END_TEST
+
 /* ---- not a checkpoint ---- */
 
 START_TEST(not_a_checkpoint)
@@ -448,6 +499,7 @@ static Suite *suite(void)
     tcase_add_test(tc, storage_numel_overflow);
     tcase_add_test(tc, tensor_outside_storage);
     tcase_add_test(tc, tensor_dims_limit);
+    tcase_add_test(tc, nested_rebuild_from_type_refused);
     tcase_add_test(tc, not_a_checkpoint);
     tcase_add_test(tc, file_errors);
     suite_add_tcase(s, tc);
