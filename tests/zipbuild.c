@@ -70,8 +70,8 @@ void tz_build(tz_zip *z, const tz_member *m, size_t n, const tz_opts *opts)
     for (size_t i = 0; i < n; i++) {
         const tz_member *e = &m[i];
         junk(&b, e->gap_before);
-        crc[i] = (uint32_t)crc32(0, e->data, (uInt)e->len);
-        if (e->method == 8) {
+        crc[i] = e->precompressed ? e->raw_crc : (uint32_t)crc32(0, e->data, (uInt)e->len);
+        if (e->method == 8 && !e->precompressed) {
             comp[i] = tz_deflate(e->data, e->len, &comp_len[i]);
         } else {
             comp[i] = malloc(e->len ? e->len : 1);
@@ -79,7 +79,8 @@ void tz_build(tz_zip *z, const tz_member *m, size_t n, const tz_opts *opts)
             if (e->len) memcpy(comp[i], e->data, e->len);
             comp_len[i] = e->len;
         }
-        uint64_t size = e->lie_size ? e->declared_size : e->len;
+        uint64_t real_size = e->precompressed ? e->raw_size : e->len;
+        uint64_t size = e->lie_size ? e->declared_size : real_size;
         uint64_t csize = e->lie_comp ? e->declared_comp : comp_len[i];
         size_t nl = strlen(e->name);
         uint16_t flags = (uint16_t)(e->descriptor ? 0x0008 : 0);
@@ -134,10 +135,12 @@ void tz_build(tz_zip *z, const tz_member *m, size_t n, const tz_opts *opts)
             }
         }
     }
+    junk(&b, opts->cd_gap);
     z->cd_off = b.len;
     for (size_t i = 0; i < n; i++) {
         const tz_member *e = &m[i];
-        uint64_t size = e->lie_size ? e->declared_size : e->len;
+        uint64_t real_size = e->precompressed ? e->raw_size : e->len;
+        uint64_t size = e->lie_size ? e->declared_size : real_size;
         uint64_t csize = e->lie_comp ? e->declared_comp : comp_len[i];
         size_t nl = strlen(e->name);
         z->central_off[i] = b.len;

@@ -28,12 +28,17 @@ typedef struct tz_member {
     bool lie_comp;        /* declared compressed size = declared_comp */
     uint64_t declared_comp;
     size_t truncate_data; /* drop this many bytes from the end of the (compressed) data, sizes unchanged */
+    /* data is already compressed: written as is, with this uncompressed size and CRC */
+    bool precompressed;
+    uint64_t raw_size;
+    uint32_t raw_crc;
 } tz_member;
 
 typedef struct tz_opts {
     bool zip64_end;       /* zip64 end record + locator before the classic end record */
     size_t prepend;       /* junk bytes before the first member (offsets are not adjusted) */
     size_t trailing;      /* junk bytes after the end record */
+    size_t cd_gap;        /* junk bytes between the last member and the central directory */
 } tz_opts;
 
 #define TZ_MAX_MEMBERS 64
