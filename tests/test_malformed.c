@@ -358,6 +358,63 @@ START_TEST(tensor_dims_limit)
 }
 END_TEST
 
+/* ---- persistent ids: ('storage', storage type or dtype, key, location, numel) ---- */
+
+#define PID_HEAD "\x80\x02("
+#define PID_TAG "X\x07\x00\x00\x00" "storage"
+#define PID_TYPE "ctorch\nFloatStorage\n"
+#define PID_KEY "X\x01\x00\x00\x00" "0"
+#define PID_LOC "X\x03\x00\x00\x00" "cpu"
+#define PID_NUMEL "K\x04"
+
+START_TEST(persistent_id_rules)
+{
+    tst_record rec = {"data/0", four_floats, 16};
+#define PID_OK(lit) expect_pickle_(TST_PKL(lit), &rec, 1, NULL, CKPT_OK, NULL, __FILE__, __LINE__)
+#define PID_BAD(lit, code, needle) expect_pickle_(TST_PKL(lit), &rec, 1, NULL, code, needle, __FILE__, __LINE__)
+    PID_OK(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ.");
+    /* the tag may be bytes (torch decodes it as ASCII), the type a dtype; the location any string */
+    PID_OK(PID_HEAD "C\x07" "storage" PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ.");
+    PID_OK(PID_HEAD PID_TAG "ctorch\nfloat32\n" PID_KEY PID_LOC PID_NUMEL "tQ.");
+    PID_OK(PID_HEAD PID_TAG PID_TYPE PID_KEY "X\x06\x00\x00\x00" "cuda:1" PID_NUMEL "tQ.");
+    /* anything else is refused */
+    PID_BAD(PID_HEAD "X\x07\x00\x00\x00" "Storage" PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE,
+            "only 'storage' persistent ids");
+    PID_BAD(PID_HEAD "X\x06\x00\x00\x00" "module" PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE,
+            "only 'storage' persistent ids");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC "tQ.", CKPT_ERR_PICKLE, "has 4 items");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC PID_NUMEL "NtQ.", CKPT_ERR_PICKLE, "has 6 items"); /* legacy form */
+    PID_BAD("\x80\x02]" PID_TAG "aQ.", CKPT_ERR_PICKLE, "must be a tuple");
+    PID_BAD("\x80\x02K\x01Q.", CKPT_ERR_PICKLE, "must be a tuple");
+    PID_BAD(PID_HEAD PID_TAG "ctorch\nSize\n" PID_KEY PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE, "storage type must be");
+    PID_BAD(PID_HEAD PID_TAG PID_KEY PID_KEY PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE, "storage type must be");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE "X\x04\x00\x00\x00" "../0" PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE,
+            "storage key must be");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE "X\x00\x00\x00\x00" PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE, "storage key must be");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE "K\x00" PID_LOC PID_NUMEL "tQ.", CKPT_ERR_PICKLE, "storage key must be");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY "N" PID_NUMEL "tQ.", CKPT_ERR_PICKLE, "location must be a string");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC "G@\x10\x00\x00\x00\x00\x00\x00" "tQ.", CKPT_ERR_PICKLE,
+            "numel must be");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC "\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01" "tQ.",
+            CKPT_ERR_PICKLE, "numel must be");
+    /* the same key twice: one storage; with another type or size: refused */
+    ckpt_checkpoint *ck = NULL;
+    ck_assert_int_eq(tst_load_pickle(TST_PKL(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ" PID_HEAD PID_TAG
+                                             PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ\x86."),
+                                     &rec, 1, NULL, &ck, NULL),
+                     CKPT_OK);
+    const ckpt_value *r = ckpt_checkpoint_root(ck);
+    ck_assert_ptr_eq(ckpt_value_item(r, 0), ckpt_value_item(r, 1));
+    ckpt_checkpoint_free(ck);
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ" PID_HEAD PID_TAG "ctorch\nIntStorage\n" PID_KEY PID_LOC
+            PID_NUMEL "tQ\x86.", CKPT_ERR_TENSOR, "named twice with different types or sizes");
+    PID_BAD(PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ" PID_HEAD PID_TAG PID_TYPE PID_KEY PID_LOC "K\x02"
+            "tQ\x86.", CKPT_ERR_TENSOR, "named twice");
+#undef PID_OK
+#undef PID_BAD
+}
+END_TEST
+
 /*
  * torch._tensor._rebuild_from_type_v2(func, type, args, state) calls func(*args); with func being
  * _rebuild_from_type_v2 again, a small file could nest such calls 300000 deep. torch never writes that
@@ -500,6 +557,7 @@ static Suite *suite(void)
     tcase_add_test(tc, tensor_outside_storage);
     tcase_add_test(tc, tensor_dims_limit);
     tcase_add_test(tc, nested_rebuild_from_type_refused);
+    tcase_add_test(tc, persistent_id_rules);
     tcase_add_test(tc, not_a_checkpoint);
     tcase_add_test(tc, file_errors);
     suite_add_tcase(s, tc);
