@@ -415,6 +415,17 @@ START_TEST(persistent_id_rules)
 }
 END_TEST
 
+/* torch compares the whole tag: 'storage' followed by a NUL and more is not 'storage'. */
+START_TEST(persistent_id_tag_is_compared_whole)
+{
+    tst_record rec = {"data/0", four_floats, 16};
+    expect_pickle_(TST_PKL(PID_HEAD "X\x09\x00\x00\x00" "storage\0x" PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ."), &rec, 1,
+                   NULL, CKPT_ERR_PICKLE, "only 'storage' persistent ids", __FILE__, __LINE__);
+    expect_pickle_(TST_PKL(PID_HEAD "C\x08" "storage\0" PID_TYPE PID_KEY PID_LOC PID_NUMEL "tQ."), &rec, 1, NULL,
+                   CKPT_ERR_PICKLE, "only 'storage' persistent ids", __FILE__, __LINE__);
+}
+END_TEST
+
 /*
  * torch._tensor._rebuild_from_type_v2(func, type, args, state) calls func(*args); with func being
  * _rebuild_from_type_v2 again, a small file could nest such calls 300000 deep. torch never writes that
@@ -558,6 +569,7 @@ static Suite *suite(void)
     tcase_add_test(tc, tensor_dims_limit);
     tcase_add_test(tc, nested_rebuild_from_type_refused);
     tcase_add_test(tc, persistent_id_rules);
+    tcase_add_test(tc, persistent_id_tag_is_compared_whole);
     tcase_add_test(tc, not_a_checkpoint);
     tcase_add_test(tc, file_errors);
     suite_add_tcase(s, tc);
