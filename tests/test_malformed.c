@@ -477,6 +477,86 @@ START_TEST(nested_rebuild_from_type_refused)
 }
 END_TEST
 
+/* ---- the torch records around data.pkl ---- */
+
+static void expect_zip_(const tst_record *m, size_t n, ckpt_status code, const char *needle, const char *file, int line)
+{
+    size_t len;
+    uint8_t *z = tst_make_zip(m, n, &len);
+    expect_(z, len, NULL, code, needle, file, line);
+    free(z);
+}
+#define EXPECT_ZIP(code, needle, ...)                                                                        \
+    expect_zip_((const tst_record[]){__VA_ARGS__}, sizeof((const tst_record[]){__VA_ARGS__}) / sizeof(tst_record), \
+                code, needle, __FILE__, __LINE__)
+
+START_TEST(container_records)
+{
+    const tst_record pkl = {"a/data.pkl", "N.", 2};
+    EXPECT_ZIP(CKPT_OK, NULL, pkl, {"a/version", "3\n", 2});
+    EXPECT_ZIP(CKPT_OK, NULL, pkl, {"a/version", "10", 2});
+    EXPECT_ZIP(CKPT_OK, NULL, pkl, {"a/.data/version", "6\n", 2}, {"a/version", "99\n", 3}); /* .data/version wins */
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "file format version '11'", pkl, {"a/version", "11", 2});
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "file format version '0'", pkl, {"a/version", "0", 1});
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "PyTorch reads 1 to 10", pkl, {"a/version", "x3", 2});
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "PyTorch reads 1 to 10", pkl, {"a/.data/version", "99", 2}, {"a/version", "3", 1});
+    static char big[5000];
+    memset(big, '3', sizeof big);
+    EXPECT_ZIP(CKPT_ERR_ZIP, "a few bytes expected", pkl, {"a/version", big, sizeof big});
+    EXPECT_ZIP(CKPT_OK, NULL, pkl, {"a/byteorder", "little", 6}, {"a/version", "3", 1});
+    EXPECT_ZIP(CKPT_OK, NULL, pkl, {"a/byteorder", "big", 3}, {"a/version", "3", 1});
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "must be 'little' or 'big'", pkl, {"a/byteorder", "middle", 6}, {"a/version", "3", 1});
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "must be 'little' or 'big'", pkl, {"a/byteorder", "little\n", 7}, {"a/version", "3", 1});
+    /* every member shares the first member's folder, exactly (PyTorch refuses others) */
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "zip member 'b/x' is outside the archive folder 'a/'", pkl, {"a/version", "3", 1}, {"b/x", "", 0});
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "outside the archive folder", pkl, {"a/version", "3", 1}, {"A/x", "", 0});
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "outside the archive folder", pkl, {"a/version", "3", 1}, {"a", "", 0});
+    EXPECT_ZIP(CKPT_ERR_FORMAT, "not in a folder", {"/data.pkl", "N.", 2}, {"/version", "3", 1});
+    /* TorchScript archives carry code: refused, with the reason */
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "TorchScript archive", pkl, {"a/constants.pkl", "N.", 2}, {"a/version", "3", 1});
+    EXPECT_ZIP(CKPT_ERR_UNSUPPORTED, "CVE-2025-32434", pkl, {"a/code/__torch__.py", "x", 1}, {"a/version", "3", 1});
+}
+END_TEST
+
+/* byteorder 'big': data is returned in host order, and digests are those of the same values. */
+START_TEST(big_endian_records)
+{
+    static const char pkl[] =
+        "\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n("
+        "(X\x07\x00\x00\x00" "storage" "ctorch\nIntStorage\n" "X\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x02" "tQ"
+        "K\x00" "K\x02\x85" "K\x01\x85\x89" "ccollections\nOrderedDict\n)RtR.";
+    static const uint8_t be[8] = {0, 0, 0, 1, 0, 0, 1, 2};
+    static const uint8_t le[8] = {1, 0, 0, 0, 2, 1, 0, 0};
+    const tst_record big[] = {{"a/data.pkl", pkl, sizeof pkl - 1}, {"a/byteorder", "big", 3}, {"a/data/0", be, 8},
+                              {"a/version", "3", 1}};
+    const tst_record little[] = {{"a/data.pkl", pkl, sizeof pkl - 1}, {"a/byteorder", "little", 6}, {"a/data/0", le, 8},
+                                 {"a/version", "3", 1}};
+    uint64_t digests[2];
+    for (int k = 0; k < 2; k++) {
+        for (unsigned flags = 0; flags <= CKPT_LOAD_BORROW; flags += CKPT_LOAD_BORROW) {
+            size_t len;
+            uint8_t *z = tst_make_zip(k ? big : little, 4, &len);
+            ckpt_load_options *o = ckpt_load_options_new();
+            ckpt_load_options_set_flags(o, flags);
+            ckpt_checkpoint *ck = NULL;
+            ckpt_error *err = ckpt_error_new();
+            ck_assert_msg(ckpt_load_memory(z, len, o, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+            ck_assert(ckpt_checkpoint_big_endian(ck) == (k == 1));
+            const ckpt_tensor *t = ckpt_value_tensor(ckpt_checkpoint_root(ck));
+            const int32_t *v = ckpt_tensor_data(t);
+            ck_assert_int_eq(v[0], 1);
+            ck_assert_int_eq(v[1], 258);
+            ck_assert_int_eq(ckpt_tensor_xxh3_64(t, &digests[k], NULL), CKPT_OK);
+            ckpt_checkpoint_free(ck);
+            ckpt_error_free(err);
+            ckpt_load_options_free(o);
+            free(z);
+        }
+    }
+    ck_assert_uint_eq(digests[0], digests[1]);
+}
+END_TEST
+
 /* ---- not a checkpoint ---- */
 
 START_TEST(not_a_checkpoint)
@@ -570,6 +650,8 @@ static Suite *suite(void)
     tcase_add_test(tc, nested_rebuild_from_type_refused);
     tcase_add_test(tc, persistent_id_rules);
     tcase_add_test(tc, persistent_id_tag_is_compared_whole);
+    tcase_add_test(tc, container_records);
+    tcase_add_test(tc, big_endian_records);
     tcase_add_test(tc, not_a_checkpoint);
     tcase_add_test(tc, file_errors);
     suite_add_tcase(s, tc);
