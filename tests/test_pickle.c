@@ -947,6 +947,123 @@ START_TEST(unhashable_keys_refused)
 }
 END_TEST
 
+/*
+ * Equal keys that are distinct nodes are compared structurally, like Python does. Frozensets nested
+ * n deep, each level holding two items that are compared again (P_i = {P_i-1, Q_i-1}, Q_i = {P_i-1,
+ * Q_i-1, 0}, and an equal copy built from other nodes) make that comparison cost 2**n: a 3 KB pickle
+ * (n = 60) used as two dict keys must be refused by a work limit, not hang the load. Tuples of shared
+ * sub-tuples ((t, t) nested) the same.
+ */
+static size_t put_memo(uint8_t *p, size_t o, uint32_t i, bool pop)
+{
+    p[o++] = 'r';
+    for (int k = 0; k < 4; k++) p[o++] = (uint8_t)(i >> (8 * k));
+    if (pop) p[o++] = '0';
+    return o;
+}
+static size_t get_memo(uint8_t *p, size_t o, uint32_t i)
+{
+    p[o++] = 'j';
+    for (int k = 0; k < 4; k++) p[o++] = (uint8_t)(i >> (8 * k));
+    return o;
+}
+
+static size_t nested_frozensets(uint8_t *p, uint32_t n)
+{
+    size_t o = 0;
+    p[o++] = 0x80;
+    p[o++] = 4;
+    for (uint32_t c = 0; c < 4; c++) { /* P0 = {1}, Q0 = {2}, P0' = {1}, Q0' = {2} */
+        p[o++] = '(';
+        p[o++] = 'K';
+        p[o++] = (uint8_t)(c % 2 + 1);
+        p[o++] = 0x91;
+        o = put_memo(p, o, c, true);
+    }
+    for (uint32_t i = 1; i <= n; i++) {
+        uint32_t b = 4 * (i - 1);
+        for (uint32_t c = 0; c < 4; c++) {
+            uint32_t src = b + (c >= 2 ? 2 : 0);
+            p[o++] = '(';
+            o = get_memo(p, o, src);
+            o = get_memo(p, o, src + 1);
+            if (c % 2) {
+                p[o++] = 'K';
+                p[o++] = 0;
+            }
+            p[o++] = 0x91;
+            o = put_memo(p, o, 4 * i + c, true);
+        }
+    }
+    p[o++] = '}';
+    p[o++] = '(';
+    o = get_memo(p, o, 4 * n);
+    p[o++] = 'K';
+    p[o++] = 1;
+    o = get_memo(p, o, 4 * n + 2);
+    p[o++] = 'K';
+    p[o++] = 2;
+    p[o++] = 'u';
+    p[o++] = '.';
+    return o;
+}
+
+/* t_i = (t_i-1, t_i-1) and a copy u_i = (u_i-1, u_i-1), as two keys */
+static size_t nested_tuples(uint8_t *p, uint32_t n)
+{
+    size_t o = 0;
+    p[o++] = 0x80;
+    p[o++] = 2;
+    p[o++] = 'K';
+    p[o++] = 1;
+    p[o++] = 0x85;
+    o = put_memo(p, o, 0, true);
+    p[o++] = 'K';
+    p[o++] = 1;
+    p[o++] = 0x85;
+    o = put_memo(p, o, 1, true);
+    for (uint32_t i = 1; i <= n; i++)
+        for (uint32_t c = 0; c < 2; c++) {
+            o = get_memo(p, o, 2 * (i - 1) + c);
+            o = get_memo(p, o, 2 * (i - 1) + c);
+            p[o++] = 0x86;
+            o = put_memo(p, o, 2 * i + c, true);
+        }
+    p[o++] = '}';
+    p[o++] = '(';
+    o = get_memo(p, o, 2 * n);
+    p[o++] = 'K';
+    p[o++] = 1;
+    o = get_memo(p, o, 2 * n + 1);
+    p[o++] = 'K';
+    p[o++] = 2;
+    p[o++] = 'u';
+    p[o++] = '.';
+    return o;
+}
+
+START_TEST(key_comparison_work_is_bounded)
+{
+    uint8_t *p = malloc(64 * 1024);
+    /* small nests compare fully: the two keys are equal, so the dict has one entry */
+    size_t n = nested_frozensets(p, 8);
+    ckpt_checkpoint *ck = load_ok_(p, n, NULL, 0, __FILE__, __LINE__);
+    expect_kind_len(ROOT(ck), CKPT_KIND_DICT, 1);
+    expect_int(ckpt_value_dict_value(ROOT(ck), 0), 2);
+    ckpt_checkpoint_free(ck);
+    n = nested_tuples(p, 8);
+    ck = load_ok_(p, n, NULL, 0, __FILE__, __LINE__);
+    expect_kind_len(ROOT(ck), CKPT_KIND_DICT, 1);
+    ckpt_checkpoint_free(ck);
+    /* deep ones are refused by the work limit, quickly */
+    n = nested_frozensets(p, 60);
+    fails_(p, n, NULL, 0, NULL, CKPT_ERR_LIMIT, "takes too long", -1, -1, __FILE__, __LINE__);
+    n = nested_tuples(p, 60);
+    fails_(p, n, NULL, 0, NULL, CKPT_ERR_LIMIT, "takes too long", -1, -1, __FILE__, __LINE__);
+    free(p);
+}
+END_TEST
+
 /* ---- BUILD, APPEND(S), SETITEM(S), ADDITEMS target checks ---- */
 
 START_TEST(build_rules)
@@ -1182,6 +1299,10 @@ static Suite *suite(void)
     tcase_add_test(tc, int_size_limits);
     tcase_add_test(tc, protocol_and_global_rules);
     tcase_add_test(tc, resource_limits);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limits");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, key_comparison_work_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
