@@ -557,6 +557,68 @@ START_TEST(big_endian_records)
 }
 END_TEST
 
+/*
+ * Dotted paths repeat every key above a node, so a long key reused (through the memo) at every level
+ * of a deep nest makes paths grow with the depth and the JSON document with its square: 118 KB of
+ * pickle (a 100 KB key, 990 levels) made `ckpt inspect --json` use 23 GB. Paths are capped at 1 MiB
+ * and the JSON document at the load's allocation limit.
+ */
+static uint8_t *long_key_nest(size_t klen, uint32_t depth, size_t *n)
+{
+    uint8_t *p = malloc(klen + depth * 20 + 64);
+    size_t o = 0;
+    p[o++] = 0x80;
+    p[o++] = 2;
+    p[o++] = 'X';
+    for (int k = 0; k < 4; k++) p[o++] = (uint8_t)(klen >> (8 * k));
+    memset(p + o, 'k', klen);
+    o += klen;
+    memcpy(p + o, "q\x00" "0}q\x01" "0", 7); /* memo 0: the key; memo 1: the innermost dict */
+    o += 7;
+    for (uint32_t i = 0; i < depth; i++) {
+        memcpy(p + o, "}h\x00" "h\x01" "sq\x01" "0", 9); /* {key: previous}, becomes memo 1 */
+        o += 9;
+    }
+    memcpy(p + o, "h\x01" ".", 3);
+    *n = o + 3;
+    return p;
+}
+
+START_TEST(long_paths_bounded)
+{
+    /* a modest nest loads and its JSON is complete */
+    size_t n;
+    uint8_t *p = long_key_nest(1000, 20, &n);
+    ckpt_checkpoint *ck = NULL;
+    ckpt_error *err = ckpt_error_new();
+    ck_assert_msg(tst_load_pickle(p, n, NULL, 0, NULL, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    char *text = NULL;
+    ck_assert_int_eq(ckpt_checkpoint_to_json(ck, "x", 0, &text, err), CKPT_OK);
+    ck_assert_uint_gt(strlen(text), 20 * 21 / 2 * 1000);
+    ckpt_free(text);
+    ckpt_checkpoint_free(ck);
+    free(p);
+    /* paths beyond 1 MiB: the load (which indexes tensors by path) fails cleanly */
+    p = long_key_nest(100000, 990, &n);
+    ck_assert_int_eq(tst_load_pickle(p, n, NULL, 0, NULL, &ck, err), CKPT_ERR_LIMIT);
+    ck_assert_msg(strstr(ckpt_error_message(err), "dotted path longer than") != NULL, "%s", ckpt_error_message(err));
+    free(p);
+    /* paths under the cap, but a JSON document far larger than the load's allocation limit */
+    p = long_key_nest(1000, 300, &n);
+    ckpt_load_options *o = ckpt_load_options_new();
+    ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 8u << 20);
+    ck_assert_msg(tst_load_pickle(p, n, NULL, 0, o, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    text = NULL;
+    ck_assert_int_eq(ckpt_checkpoint_to_json(ck, "x", 0, &text, err), CKPT_ERR_LIMIT);
+    ck_assert_ptr_null(text);
+    ck_assert_msg(strstr(ckpt_error_message(err), "CKPT_LIMIT_MAX_ALLOC") != NULL, "%s", ckpt_error_message(err));
+    ckpt_checkpoint_free(ck);
+    ckpt_load_options_free(o);
+    ckpt_error_free(err);
+    free(p);
+}
+END_TEST
+
 /* ---- not a checkpoint ---- */
 
 START_TEST(not_a_checkpoint)
@@ -650,6 +712,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nested_rebuild_from_type_refused);
     tcase_add_test(tc, persistent_id_rules);
     tcase_add_test(tc, persistent_id_tag_is_compared_whole);
+    tcase_add_test(tc, long_paths_bounded);
     tcase_add_test(tc, container_records);
     tcase_add_test(tc, big_endian_records);
     tcase_add_test(tc, not_a_checkpoint);
