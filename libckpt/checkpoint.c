@@ -82,7 +82,8 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
                             pid->u.seq.len);
     ckpt_value **it = pid->u.seq.items;
     const char *tag = text_of(it[0]);
-    if (!tag || strcmp(tag, "storage") != 0)
+    /* the whole tag: a str/bytes may hold NULs, and torch compares all of it */
+    if (!tag || it[0]->u.s.len != 7 || memcmp(tag, "storage", 7) != 0)
         return ck_error_set(err, CKPT_ERR_PICKLE, "only 'storage' persistent ids are allowed");
     /* element type: a storage class global, or a dtype */
     ckpt_dtype dtype;

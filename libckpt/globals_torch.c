@@ -234,6 +234,7 @@ static ckpt_status make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_v
     t->is_parameter = true;
     t->requires_grad = requires_grad;
     t->type_name = "torch.nn.parameter.Parameter";
+    v->type_name = t->type_name; /* ckpt_value_type_name reports the Parameter class, not torch.Tensor */
     *out = v;
     *tout = t;
     return CKPT_OK;
@@ -292,6 +293,11 @@ CK_HANDLER(ck_h_rebuild_from_type_v2)
         func->u.global.entry->kind != CK_G_FUNCTION)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: func must be an allowed rebuild function, got %s", e->module,
                             e->name, ck_type_name(func));
+    /* torch's func is always a _rebuild_* function; letting it be this handler again would recurse once
+     * per nesting level of the pickle's tuples (a few bytes each: a C stack overflow) */
+    if (func->u.global.entry->call == ck_h_rebuild_from_type_v2)
+        return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: func cannot be %s.%s itself", e->module, e->name,
+                            func->u.global.module, func->u.global.name);
     if (fargs->kind != CKPT_KIND_TUPLE)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: args must be a tuple", e->module, e->name);
     if (type->kind != CKPT_KIND_GLOBAL || !type->u.global.entry)

@@ -72,6 +72,7 @@ typedef struct {
     unsigned flags;
     ckpt_error *err;
     ckpt_status status;
+    uint64_t bytes, budget; /* approximate document size so far; its limit (the load's CKPT_LIMIT_MAX_ALLOC) */
 } json_ctx;
 
 static json_t *tensor_entry(const char *path, size_t len, const ckpt_tensor *t, json_ctx *x)
@@ -153,9 +154,33 @@ static json_t *value_entry(const char *path, size_t len, const ckpt_value *v)
     return o;
 }
 
+/* Text an entry adds to the document, roughly: its key, its value's text, and the fixed fields. */
+static uint64_t entry_size(size_t path_len, const ckpt_value *v)
+{
+    uint64_t n = (uint64_t)path_len + 160;
+    switch (v->kind) {
+    case CKPT_KIND_STR:
+    case CKPT_KIND_DEVICE: n += v->u.s.len; break;
+    case CKPT_KIND_BYTES:
+    case CKPT_KIND_BYTEARRAY: n += 2 * (uint64_t)v->u.s.len; break;
+    case CKPT_KIND_INT: if (v->flags & CK_NF_BIGINT) n += 3 * (uint64_t)v->u.big.len; break;
+    case CKPT_KIND_TENSOR: n += 24 * (uint64_t)v->u.tensor->ndim; break;
+    default: break;
+    }
+    return n;
+}
+
 static ckpt_walk_action json_visit(const char *path, size_t len, const ckpt_value *v, void *user)
 {
     json_ctx *x = user;
+    /* paths repeat their ancestors' keys, so the document can be far larger than the file: bound it */
+    x->bytes += entry_size(len, v);
+    if (x->bytes > x->budget) {
+        x->status = ck_error_set(x->err, CKPT_ERR_LIMIT,
+                                 "the JSON document would exceed %llu bytes (the load's CKPT_LIMIT_MAX_ALLOC)",
+                                 (unsigned long long)x->budget);
+        return CKPT_WALK_STOP;
+    }
     json_t *e = v->kind == CKPT_KIND_TENSOR ? tensor_entry(path, len, v->u.tensor, x) : value_entry(path, len, v);
     if (!e || json_array_append_new(v->kind == CKPT_KIND_TENSOR ? x->tensors : x->values, e) != 0) {
         x->status = ck_error_set(x->err, CKPT_ERR_NOMEM, "out of memory building JSON");
@@ -170,7 +195,7 @@ ckpt_status ckpt_checkpoint_to_json(const ckpt_checkpoint *c, const char *file_l
     if (!c || !out) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "NULL checkpoint or output");
     *out = NULL;
     json_t *doc = json_object();
-    json_ctx x = {json_array(), json_array(), flags, err, CKPT_OK};
+    json_ctx x = {json_array(), json_array(), flags, err, CKPT_OK, 0, c->limits.max_alloc};
     json_t *globals = json_array();
     if (!doc || !x.tensors || !x.values || !globals) {
         json_decref(doc); json_decref(x.tensors); json_decref(x.values); json_decref(globals);

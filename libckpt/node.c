@@ -4,7 +4,8 @@
  * Dicts and sets follow Python: an equal key replaces the value in place (insertion order kept), 1, 1.0
  * and True are the same key, str and bytes never equal, NaN equals only itself, and unhashable keys
  * (list, dict, set, bytearray) are refused. Tuple hashes are cached in the node and computed
- * iteratively, and equality has a work budget, so a memo DAG used as a key cannot cost exponential time.
+ * iteratively, and equality has a work budget shared by the whole load, so a memo DAG used as a key
+ * (or many of them) cannot cost exponential time.
  */
 #include "node.h"
 
@@ -22,13 +23,20 @@ struct ck_hindex {
 };
 
 #define CK_INDEX_MIN_LEN 8u                 /* below this, lookups scan linearly */
-#define CK_EQ_BUDGET (1u << 20)             /* node comparisons allowed per key comparison */
+/*
+ * Node comparisons allowed for tuple/frozenset keys in one load. Python compares equal keys that are
+ * distinct objects structurally, item by item; shared sub-tuples and nested frozensets make that
+ * exponential in the nesting (a few KB of pickle: 2**60 comparisons), and every comparison of a load
+ * draws from this one budget, so many keys cannot add up to a hang either.
+ */
+#define CK_EQ_BUDGET (UINT64_C(1) << 24)
 
 void ck_store_init(ck_store *st, uint64_t budget)
 {
     ck_arena_init(&st->arena, budget);
     st->next_id = 0;
     st->max_nodes = UINT32_MAX - 1;
+    st->eq_work = 0;
 }
 
 void ck_store_release(ck_store *st) { ck_arena_release(&st->arena); }
@@ -420,6 +428,15 @@ static bool scalar_equal(const ckpt_value *a, const ckpt_value *b)
     }
 }
 
+static ckpt_status charge_eq(ck_store *st, ckpt_error *err)
+{
+    if (++st->eq_work <= CK_EQ_BUDGET) return CKPT_OK;
+    return ck_error_set(err, CKPT_ERR_LIMIT,
+                        "comparing tuple/frozenset keys takes too long (more than %llu comparisons in this load: shared "
+                        "sub-tuples or frozensets nested too deeply)",
+                        (unsigned long long)CK_EQ_BUDGET);
+}
+
 /* Finds an item equal to x in a frozenset (linear; frozenset keys are rare and small). */
 static ckpt_status frozenset_contains(ck_store *st, ckpt_value *set, ckpt_value *x, bool *found, unsigned depth,
                                       ckpt_error *err)
@@ -427,7 +444,8 @@ static ckpt_status frozenset_contains(ck_store *st, ckpt_value *set, ckpt_value 
     *found = false;
     for (uint32_t i = 0; i < set->u.seq.len; i++) {
         bool eq;
-        ckpt_status s = keys_equal(st, set->u.seq.items[i], x, &eq, depth, err);
+        ckpt_status s = charge_eq(st, err);
+        if (!s) s = keys_equal(st, set->u.seq.items[i], x, &eq, depth, err);
         if (s) return s;
         if (eq) { *found = true; return CKPT_OK; }
     }
@@ -460,7 +478,7 @@ static ckpt_status keys_equal(ck_store *st, ckpt_value *a, ckpt_value *b, bool *
         return CKPT_OK;
     }
     typedef struct { ckpt_value *a, *b; } pair;
-    size_t cap = 64, top = 0, work = 0;
+    size_t cap = 64, top = 0;
     pair *stack = malloc(cap * sizeof *stack);
     if (!stack) return out_of_memory(st, err);
     stack[top++] = (pair){a, b};
@@ -468,10 +486,7 @@ static ckpt_status keys_equal(ck_store *st, ckpt_value *a, ckpt_value *b, bool *
     ckpt_status s = CKPT_OK;
     while (top && *eq) {
         pair p = stack[--top];
-        if (++work > CK_EQ_BUDGET) {
-            s = ck_error_set(err, CKPT_ERR_LIMIT, "comparing two tuple keys takes too long (shared sub-tuples nested too deeply)");
-            break;
-        }
+        if ((s = charge_eq(st, err))) break;
         if (p.a == p.b) continue;
         if (!is_container_key(p.a) || !is_container_key(p.b) || p.a->kind == CKPT_KIND_FROZENSET) {
             bool e;

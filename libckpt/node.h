@@ -60,6 +60,7 @@ typedef struct ck_store {
     ck_arena arena;
     uint32_t next_id;
     uint32_t max_nodes; /* ids are 32-bit */
+    uint64_t eq_work;   /* node comparisons spent comparing tuple/frozenset keys (bounded per load) */
 } ck_store;
 
 void ck_store_init(ck_store *st, uint64_t budget);

@@ -615,10 +615,12 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         m->u->proto = (int)x;
         return CKPT_OK;
     case OP_FRAME:
+        /* the size field is read first, under the current frame's rules (Lib/pickle.py load_frame): a
+         * frame whose last bytes are the next FRAME's header is finished, not nested */
+        if ((s = read_u(m, 8, &x))) return s;
         if (m->in_frame && m->pos != m->frame_end)
             return fail(m, CKPT_ERR_PICKLE, "FRAME inside an unfinished frame (the current frame ends at byte %zu)",
                         m->frame_end);
-        if ((s = read_u(m, 8, &x))) return s;
         if (x > m->len - m->pos)
             return fail(m, CKPT_ERR_PICKLE, "frame of %llu bytes but only %zu remain", (unsigned long long)x,
                         m->len - m->pos);
@@ -867,11 +869,12 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         const uint8_t *mp, *np;
         size_t mn, nn;
         if ((s = take_line(m, &mp, &mn)) || (s = take_line(m, &np, &nn))) return s;
-        if ((s = pop_mark(m, &first, &n))) return s;
-        /* the class is resolved (and refused if not allowed) before anything else happens */
+        /* the class is resolved (and refused if not allowed) before anything else happens, its
+         * arguments' MARK included (Python's load_inst calls find_class before pop_mark) */
         size_t saved = m->sp;
         if ((s = push_global(m, mp, mn, np, nn, &c))) return s;
         m->sp = saved;
+        if ((s = pop_mark(m, &first, &n))) return s;
         ckpt_value *args = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
         if (!args) return oom(m);
         if (n) memcpy(args->u.seq.items, m->stack + first, n * sizeof *m->stack);

@@ -299,28 +299,86 @@ bool ck_parse_float(const char *p, size_t n, double *out)
     return true;
 }
 
+/* The significant digits (no dot, no sign) and decimal exponent of printf's "%e" text. */
+static size_t split_e(const char *s, char *digits, int *exp10)
+{
+    size_t nd = 0;
+    if (*s == '-') s++;
+    for (; *s && *s != 'e' && *s != 'E'; s++)
+        if (*s >= '0' && *s <= '9') digits[nd++] = *s;
+    *exp10 = atoi(s + 1);
+    return nd;
+}
+
+/* True when d.ddd x 10^exp10 (with sign) reads back as exactly v. */
+static bool digits_roundtrip(const char *digits, size_t nd, int exp10, bool neg, double v)
+{
+    char t[48];
+    size_t o = 0;
+    if (neg) t[o++] = '-';
+    t[o++] = digits[0];
+    t[o++] = '.';
+    for (size_t k = 1; k < nd; k++) t[o++] = digits[k];
+    if (nd == 1) t[o++] = '0';
+    snprintf(t + o, sizeof t - o, "e%d", exp10);
+    return c_strtod(t, NULL) == v;
+}
+
+/* The neighbour of d.ddd x 10^exp10 one unit in the last digit up (dir > 0) or down, same digit count. */
+static void step_digits(char *digits, size_t nd, int *exp10, int dir)
+{
+    size_t k = nd;
+    if (dir > 0) {
+        while (k-- > 0) {
+            if (digits[k] != '9') { digits[k]++; return; }
+            digits[k] = '0';
+        }
+        digits[0] = '1'; /* 9.99 -> 10.0: one digit more in front, keep the count */
+        (*exp10)++;
+    } else {
+        while (k-- > 0) {
+            if (digits[k] != '0') { digits[k]--; break; }
+            digits[k] = '9';
+        }
+        if (digits[0] == '0') { /* 1.00 -> 0.999: the neighbour below is 9.99 x 10^(exp10-1) */
+            memset(digits, '9', nd);
+            (*exp10)--;
+        }
+    }
+}
+
 void ck_float_repr(double v, char *buf, size_t cap)
 {
     if (isnan(v)) { snprintf(buf, cap, "nan"); return; }
     if (isinf(v)) { snprintf(buf, cap, v < 0 ? "-inf" : "inf"); return; }
     if (v == 0) { snprintf(buf, cap, signbit(v) ? "-0.0" : "0.0"); return; }
-    /* Shortest digits that round-trip (Python's repr uses the same shortest-digits rule). */
-    char tmp[40];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (c_strtod(tmp, NULL) == v) break;
-    }
-    /* tmp is "[-]d[.ddd]e[+-]XX": split into sign, digit string and decimal exponent. */
-    const char *s = tmp;
-    bool neg = *s == '-';
-    if (neg) s++;
-    char digits[24];
+    /*
+     * Python's repr: the fewest significant digits that read back as v; among several, the one nearest
+     * to v. For each digit count, printf's correctly rounded text is the nearest candidate; when it does
+     * not read back, its neighbour on the other side of v still may, because at a power of two the
+     * interval of decimals that round to v is twice as wide above v as below it (2**-24 is
+     * 5.960464477539063e-08, not 5.9604644775390625e-08).
+     */
+    bool neg = signbit(v);
+    char tmp[40], digits[24];
     size_t nd = 0;
-    for (; *s && *s != 'e' && *s != 'E'; s++)
-        if (*s >= '0' && *s <= '9') digits[nd++] = *s;
+    int exp10 = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+        nd = split_e(tmp, digits, &exp10);
+        if (c_strtod(tmp, NULL) == v) break;
+        char alt[24];
+        int alt_exp = exp10;
+        memcpy(alt, digits, nd);
+        step_digits(alt, nd, &alt_exp, fabs(c_strtod(tmp, NULL)) < fabs(v) ? 1 : -1);
+        if (digits_roundtrip(alt, nd, alt_exp, neg, v)) {
+            memcpy(digits, alt, nd);
+            exp10 = alt_exp;
+            break;
+        }
+    }
     while (nd > 1 && digits[nd - 1] == '0') nd--;
-    int exp10 = atoi(s + 1);  /* value = d.ddd x 10^exp10 */
+    /* value = d.ddd x 10^exp10 */
     int decpt = exp10 + 1;    /* value = 0.dddd x 10^decpt */
     char out[64];
     size_t o = 0;

@@ -14,6 +14,13 @@
 #include "text.h"
 #include "util.h"
 
+/*
+ * Longest dotted path handed out. A path repeats every key above its node, so a long key reused at
+ * every level of a deep nest grows paths with the depth (and a JSON document with its square) from a
+ * small file; no real key path comes near this.
+ */
+#define CK_WALK_MAX_PATH ((size_t)1 << 20)
+
 bool ck_has_identity(const ckpt_value *v)
 {
     switch (v->kind) {
@@ -195,6 +202,11 @@ ckpt_status ck_walk(const ckpt_value *start, uint32_t node_count, uint64_t max_d
         /* child path: the component alone under the start node, else parent + "." + component */
         size_t plen = f->path_len, sep = depth > 1 ? 1 : 0;
         size_t need = plen + sep + child->comp_len + 1;
+        if (need > CK_WALK_MAX_PATH + 1) {
+            s = ck_error_set(err, CKPT_ERR_LIMIT, "dotted path longer than %zu bytes at depth %zu (long keys repeated down "
+                             "a deep nest)", CK_WALK_MAX_PATH, depth);
+            goto done;
+        }
         if (need > pcap) {
             while (pcap < need) pcap *= 2;
             char *np = realloc(path, pcap);

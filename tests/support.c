@@ -153,3 +153,16 @@ uint8_t *tst_make_checkpoint(const void *pickle, size_t pickle_len, const tst_re
     free(m);
     return z;
 }
+
+ckpt_status tst_load_pickle(const void *pickle, size_t pickle_len, const tst_record *extra, size_t n_extra,
+                            const ckpt_load_options *opts, ckpt_checkpoint **out, ckpt_error *err)
+{
+    size_t len;
+    uint8_t *z = tst_make_checkpoint(pickle, pickle_len, extra, n_extra, &len);
+    ckpt_checkpoint *c = NULL;
+    ckpt_status s = ckpt_load_memory(z, len, opts, &c, err);
+    free(z);
+    if (out) *out = c;
+    else ckpt_checkpoint_free(c);
+    return s;
+}

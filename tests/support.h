@@ -34,4 +34,13 @@ uint8_t *tst_make_checkpoint(const void *pickle, size_t pickle_len, const tst_re
 /* A stored zip of arbitrary members (names taken as given), the way torch lays it out. */
 uint8_t *tst_make_zip(const tst_record *members, size_t n, size_t *out_len);
 
+/*
+ * Loads a checkpoint made by tst_make_checkpoint around `pickle` (and storage records), with options
+ * (NULL: defaults). Returns the status; *out (may be NULL) receives the checkpoint.
+ */
+ckpt_status tst_load_pickle(const void *pickle, size_t pickle_len, const tst_record *extra, size_t n_extra,
+                            const ckpt_load_options *opts, ckpt_checkpoint **out, ckpt_error *err);
+/* A pickle given as a string literal: TST_PKL("\x80\x02N.") expands to pointer, length. */
+#define TST_PKL(lit) (const void *)(lit), (sizeof(lit) - 1)
+
 #endif

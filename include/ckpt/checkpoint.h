@@ -114,7 +114,8 @@ typedef ckpt_walk_action (*ckpt_walk_fn)(const char *path, size_t path_len, cons
 /*
  * Depth-first pre-order walk from `start` (NULL: the root), iterative (no recursion), visiting every
  * node once even when it is shared, with its dotted path (see docs/inspect-json.md for the rules).
- * Fails with CKPT_ERR_LIMIT when nesting exceeds the depth limit the checkpoint was loaded with.
+ * Fails with CKPT_ERR_LIMIT when nesting exceeds the depth limit the checkpoint was loaded with, or a
+ * dotted path would exceed 1 MiB (a load fails the same way: it indexes tensors by path).
  */
 CKPT_API ckpt_status ckpt_walk(const ckpt_checkpoint *ckpt, const ckpt_value *start, ckpt_walk_fn fn,
                                void *user, ckpt_error *err);
@@ -124,7 +125,9 @@ CKPT_API ckpt_status ckpt_walk(const ckpt_checkpoint *ckpt, const ckpt_value *st
 #define CKPT_JSON_NO_DIGEST 0x2u /* leave out xxh3_64 (no tensor data is read) */
 /*
  * The `ckpt inspect --json` document (docs/inspect-json.md). file_label becomes the "file" field.
- * *out receives NUL-terminated UTF-8 to release with ckpt_free.
+ * *out receives NUL-terminated UTF-8 to release with ckpt_free. CKPT_ERR_LIMIT when the document would
+ * be larger than the CKPT_LIMIT_MAX_ALLOC the checkpoint was loaded with (dotted paths repeat their
+ * ancestors' keys, so a small hostile file could otherwise ask for gigabytes).
  */
 CKPT_API ckpt_status ckpt_checkpoint_to_json(const ckpt_checkpoint *ckpt, const char *file_label,
                                              unsigned flags, char **out, ckpt_error *err);
