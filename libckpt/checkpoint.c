@@ -284,6 +284,7 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     ck_unpickler u;
     ck_unpickler_init(&u, &c->store, &c->limits);
     u.registry = opts ? opts->registry : NULL;
+    u.load_flags = c->flags;
     u.persistent_load = zip_persistent_load;
     u.persistent_ctx = c;
     u.on_global = on_global;
