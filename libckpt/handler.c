@@ -160,6 +160,47 @@ done:
     return s;
 }
 
+bool ck_reaches_entry(const ck_store *st, const ckpt_value *root, const ck_reg_entry *entry)
+{
+    uint32_t nodes = st->next_id;
+    uint8_t *seen = calloc(nodes / 8 + 1, 1);
+    size_t cap = 64, depth = 0;
+    frame *stack = malloc(cap * sizeof *stack);
+    bool found = true; /* out of memory: report it found, so the caller refuses (fails closed) */
+    if (!seen || !stack) goto done;
+    found = false;
+    stack[depth++] = (frame){(ckpt_value *)root, 0};
+    seen[root->id / 8] |= (uint8_t)(1u << (root->id % 8));
+    while (depth && !found) {
+        frame *f = &stack[depth - 1];
+        if (f->v->kind == CKPT_KIND_GLOBAL && f->v->u.global.entry == entry) {
+            found = true;
+            break;
+        }
+        ckpt_value *c;
+        if (!raw_child(f->v, f->next++, &c)) {
+            depth--;
+            continue;
+        }
+        if (!c || c->id >= nodes || (seen[c->id / 8] & (1u << (c->id % 8)))) continue;
+        seen[c->id / 8] |= (uint8_t)(1u << (c->id % 8));
+        if (depth == cap) {
+            frame *ns = realloc(stack, 2 * cap * sizeof *stack);
+            if (!ns) {
+                found = true;
+                break;
+            }
+            stack = ns;
+            cap *= 2;
+        }
+        stack[depth++] = (frame){c, 0};
+    }
+done:
+    free(seen);
+    free(stack);
+    return found;
+}
+
 /* ---- constructors for handlers ---- */
 
 static ck_store *store_of(ckpt_handler_ctx *ctx) { return ctx->u->store; }

@@ -45,8 +45,20 @@ typedef struct vm {
     uint64_t charged;  /* bytes of stack/marks/memo/pending charged to the budget */
     ckpt_value *none, *yes, *no;
     const ckpt_value *target; /* what the current opcode acted on (trace hook) */
+    bool getattr_seen;        /* builtins.getattr was pushed (see getattr_entry) */
+    bool getattr_bad;         /* scan mode: it was used some other way than for an Enum member */
+    uint64_t getattr_offset;
     ckpt_error *err;
 } vm;
+
+/*
+ * builtins.getattr is never allowed, but Python >= 3.11 pickles an Enum member by name as
+ * getattr(EnumClass, 'NAME'). A load therefore lets GLOBAL builtins.getattr through with this entry,
+ * accepts it only as the callable of REDUCE(getattr, (<allowed user class>, '<public identifier>')),
+ * which becomes an object of that class whose state is the member name, and refuses the load if the
+ * getattr reference itself ends up anywhere in the result.
+ */
+static const ck_reg_entry getattr_entry = {.module = "builtins", .name = "getattr", .kind = CK_G_FUNCTION};
 
 void ck_unpickler_init(ck_unpickler *u, ck_store *store, const ck_limits *limits)
 {
@@ -426,6 +438,11 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     if (m->u->proto < 3) ck_normalize_global(&module, &name);
     const ck_reg_entry *e = ck_view_lookup(m->view, module, name);
     if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, module, name, e, m->u->op_offset, m->u->op);
+    if (!e && strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) {
+        e = &getattr_entry; /* judged where it is used: only an Enum member by name passes */
+        if (!m->getattr_seen) m->getattr_offset = m->u->op_offset;
+        m->getattr_seen = true;
+    }
     if (!e && m->u->mode != CK_MODE_SCAN) return blocked(m, module, name);
     ckpt_value *v;
     if (e && e->kind == CK_G_DTYPE && m->u->mode != CK_MODE_SCAN) {
@@ -482,6 +499,25 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
     return CKPT_ERR_BLOCKED;
 }
 
+static ckpt_status blocked_getattr(vm *m, const char *what)
+{
+    blocked(m, "builtins", "getattr");
+    ck_error_append(m->err, ". libckpt accepts getattr only as getattr(<allowed class>, '<NAME>'), the way Python "
+                            "3.11+ pickles an Enum member by name; here %s", what);
+    return CKPT_ERR_BLOCKED;
+}
+
+static bool public_identifier(const ckpt_value *v)
+{
+    if (!v || v->kind != CKPT_KIND_STR || v->u.s.len == 0 || v->u.s.len > 256) return false;
+    const char *p = v->u.s.ptr;
+    if (!((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z'))) return false;
+    for (size_t i = 1; i < v->u.s.len; i++)
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
+            return false;
+    return true;
+}
+
 /* ---- calls, objects, BUILD and container mutation ---- */
 
 const char *ck_node_label(const ckpt_value *v, char *buf, size_t cap)
@@ -532,6 +568,19 @@ static ckpt_status add_pending(vm *m, ckpt_value *node)
 
 typedef enum { HOW_REDUCE, HOW_NEWOBJ, HOW_INST } call_how;
 
+/* NULL when this is getattr(<allowed user class>, '<public identifier>'), else what is wrong. */
+static const char *getattr_misuse(call_how how, const ckpt_value *args)
+{
+    if (how != HOW_REDUCE) return "it is instantiated";
+    if (args->kind != CKPT_KIND_TUPLE || args->u.seq.len != 2) return "it has the wrong arguments";
+    const ckpt_value *cls = args->u.seq.items[0];
+    const ck_reg_entry *ce = cls->kind == CKPT_KIND_GLOBAL ? cls->u.global.entry : NULL;
+    if (!ce || ce == &getattr_entry || !(ce->flags & CK_RF_GENERIC) || ce->kind != CK_G_CLASS)
+        return "its object is not a class allowed with the registry";
+    if (!public_identifier(args->u.seq.items[1])) return "the attribute is not a public identifier";
+    return NULL;
+}
+
 static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs, call_how how, ckpt_value **out)
 {
     const char *opname = ck_pickle_opcode_name(m->u->op);
@@ -541,6 +590,7 @@ static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_valu
         /* Python would call whatever this is; record it and go on, so the scan sees every global that follows */
         bool g = callable->kind == CKPT_KIND_GLOBAL;
         const ck_reg_entry *e = g ? callable->u.global.entry : NULL;
+        if (e == &getattr_entry && getattr_misuse(how, args)) m->getattr_bad = true;
         if (g && how == HOW_REDUCE && e && e->kind == CK_G_CLASS) kind = CKPT_KIND_OBJECT;
         *out = new_object(m, kind, g ? callable->u.global.module : "?", g ? callable->u.global.name : "?", e, args, kwargs);
         return *out ? CKPT_OK : oom(m);
@@ -556,6 +606,16 @@ static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_valu
     char label[512];
     if (!e)
         return fail(m, CKPT_ERR_PICKLE, "'%s' cannot be used with %s", ck_node_label(callable, label, sizeof label), opname);
+    if (e == &getattr_entry) {
+        const char *why = getattr_misuse(how, args);
+        if (why) return blocked_getattr(m, why);
+        ckpt_value *cls = args->u.seq.items[0], *attr = args->u.seq.items[1];
+        const ck_reg_entry *ce = cls->u.global.entry;
+        *out = new_object(m, CKPT_KIND_OBJECT, cls->u.global.module, cls->u.global.name, ce, NULL, NULL);
+        if (!*out) return oom(m);
+        (*out)->u.obj->state = attr; /* the member name */
+        return ce->handler ? add_pending(m, *out) : CKPT_OK;
+    }
     ck_call_fn fn = how == HOW_NEWOBJ ? e->newobj : e->call;
     if (fn) {
         ckpt_status s = fn(m->u, e, args, kwargs, out, m->err);
@@ -739,6 +799,7 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
     m.pos = *pos;
     m.err = err;
     u->proto = 0;
+    u->getattr_enum_only = false;
     if (m.pos > len) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "start offset past the end of the pickle");
     ck_reg_view local;
     if (u->view) {
@@ -784,7 +845,15 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
     } else {
         *result = m.stack[m.sp - 1];
         *pos = m.pos;
-        if (m.npending) s = ck_run_handlers(u, m.pending, m.npending, err);
+        bool leaked = m.getattr_seen && ck_reaches_entry(m.st, *result, &getattr_entry);
+        if (u->mode == CK_MODE_SCAN) {
+            u->getattr_enum_only = m.getattr_seen && !m.getattr_bad && !leaked;
+        } else if (leaked) {
+            blocked_getattr(&m, "the getattr function itself is part of the result");
+            ck_error_at_offset(err, (int64_t)m.getattr_offset, OP_GLOBAL);
+            s = CKPT_ERR_BLOCKED;
+        }
+        if (!s && m.npending) s = ck_run_handlers(u, m.pending, m.npending, err);
     }
     if (!u->view) ck_registry_view_release(&local);
     free(m.stack);

@@ -60,6 +60,8 @@ typedef struct walker {
     bool collect_keys;
     ckpt_dis_fn dis;
     void *dis_user;
+    size_t getattr_refs;  /* builtins.getattr references in the current pickle */
+    bool getattr_failed;  /* some pickle used getattr other than for Enum members by name */
 } walker;
 
 /* ---- result ---- */
@@ -123,6 +125,7 @@ static void on_global(void *ctx, const char *module, const char *name, const ck_
     (void)op;
     walker *w = ctx;
     ckpt_scan_result *r = w->r;
+    if (strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) w->getattr_refs++;
     size_t ml = strlen(module), nl = strlen(name);
     char stackbuf[512];
     char *full = ml + nl + 2 <= sizeof stackbuf ? stackbuf : malloc(ml + nl + 2);
@@ -295,7 +298,9 @@ static ckpt_status run_pickle(walker *w, const uint8_t *p, size_t n, size_t *pos
     ckpt_error e;
     ck_error_init(&e);
     ckpt_value *root;
+    w->getattr_refs = 0;
     ckpt_status s = ck_unpickle(&u, p, n, pos, &root, &e);
+    if (w->getattr_refs && (s || !u.getattr_enum_only)) w->getattr_failed = true;
     if (s) {
         if (w->record[0]) ck_error_in_record(&e, w->record);
         note_error(w->r, &e);
@@ -443,6 +448,12 @@ static ckpt_status run(const void *data, size_t len, const ckpt_load_options *op
     }
     scan_bytes(&w, data ? data : (const void *)"", len);
     ck_registry_view_release(&w.view);
+    /* getattr used only for Enum members by name, in every pickle: what a load accepts */
+    size_t gi = (size_t)(uintptr_t)ck_strmap_get(&r->index, "builtins.getattr", 16);
+    if (gi && !w.getattr_failed) {
+        r->g[gi - 1].status = CKPT_GLOBAL_ALLOWED;
+        r->g[gi - 1].why = "used only as getattr(<allowed class>, 'NAME'): Enum members pickled by name";
+    }
     if (r->failed_alloc) {
         ckpt_scan_result_free(r);
         return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory recording the scan");

@@ -82,6 +82,9 @@ struct ck_unpickler {
     int proto;           /* from PROTO, 0 when absent */
     uint64_t op_offset;  /* offset of the current opcode */
     uint8_t op;          /* the current opcode */
+    /* results of a scan-mode run: builtins.getattr was used, but only as getattr(<allowed class>, 'NAME')
+     * (an Enum member by name, which a load accepts) */
+    bool getattr_enum_only;
 };
 
 void ck_unpickler_init(ck_unpickler *u, ck_store *store, const ck_limits *limits);
@@ -101,6 +104,8 @@ typedef struct ck_pending {
     uint8_t op;
 } ck_pending;
 ckpt_status ck_run_handlers(ck_unpickler *u, const ck_pending *list, size_t n, ckpt_error *err);
+/* True when a GLOBAL node with this entry is reachable from root (iterative; also true when out of memory). */
+bool ck_reaches_entry(const ck_store *st, const ckpt_value *root, const ck_reg_entry *entry);
 
 /* "module.name" of what a node stands for in messages (a global, an object's class, a call's function). */
 const char *ck_node_label(const ckpt_value *v, char *buf, size_t cap);

@@ -497,6 +497,100 @@ START_TEST(non_dict_state_and_refusals)
 }
 END_TEST
 
+/* Python >= 3.11 pickles an Enum member as getattr(EnumClass, 'NAME'): that one use of getattr passes. */
+static void pk_getattr(pk *b, const char *module, const char *cls, const char *attr)
+{
+    pk_global(b, "__builtin__", "getattr");
+    pk_global(b, module, cls);
+    pk_str(b, attr);
+    pk_tuple2(b);
+    pk_reduce(b);
+}
+
+START_TEST(enum_members_by_name)
+{
+    const char *names[] = {"mypkg.Phase"};
+    ckpt_registry *r = reg_with(names, 1);
+    pk b = {0};
+    pk_proto(&b, 2);
+    pk_getattr(&b, "mypkg", "Phase", "TRAIN");
+    pk_stop(&b);
+    ckpt_checkpoint *ck;
+    ckpt_error *err = ckpt_error_new();
+    ck_assert_int_eq(load_pk(NULL, &b, NULL, err), CKPT_ERR_BLOCKED);
+    ck_assert_str_eq(ckpt_error_global(err), "mypkg.Phase"); /* the fix is to allow the class */
+    ck_assert_msg(load_pk(r, &b, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    const ckpt_value *m = ckpt_checkpoint_root(ck);
+    ck_assert_int_eq(ckpt_value_kind(m), CKPT_KIND_OBJECT);
+    ck_assert_str_eq(ckpt_value_type_name(m), "mypkg.Phase");
+    ck_assert_str_eq(ckpt_value_str(ckpt_value_object_state(m), NULL), "TRAIN");
+    ckpt_checkpoint_free(ck);
+    /* every other use is refused, naming getattr */
+    static const struct { const char *module, *cls, *attr; } bad[] = {
+        {"mypkg", "Phase", "__init__"}, {"mypkg", "Phase", "_private"}, {"mypkg", "Phase", "a.b"},
+        {"torch", "Size", "count"}, /* a native class: its attributes are code */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pk_free(&b);
+        pk_proto(&b, 2);
+        pk_getattr(&b, bad[i].module, bad[i].cls, bad[i].attr);
+        pk_stop(&b);
+        ck_assert_int_eq(load_pk(r, &b, NULL, err), CKPT_ERR_BLOCKED);
+        ck_assert_str_eq(ckpt_error_global(err), "builtins.getattr");
+        ck_assert_ptr_nonnull(strstr(ckpt_error_message(err), "Enum member"));
+    }
+    pk_free(&b); /* getattr itself as a value */
+    pk_proto(&b, 2);
+    pk_empty_list(&b);
+    pk_global(&b, "builtins", "getattr");
+    pk_append(&b);
+    pk_stop(&b);
+    ck_assert_int_eq(load_pk(r, &b, NULL, err), CKPT_ERR_BLOCKED);
+    ck_assert_int_eq(ckpt_error_offset(err), 3);
+    pk_free(&b); /* getattr instantiated */
+    pk_proto(&b, 2);
+    pk_global(&b, "builtins", "getattr");
+    pk_empty_tuple(&b);
+    pk_newobj(&b);
+    pk_stop(&b);
+    ck_assert_int_eq(load_pk(r, &b, NULL, err), CKPT_ERR_BLOCKED);
+    /* a scan says the same: allowed only when every use is an Enum member */
+    pk_free(&b);
+    pk_proto(&b, 2);
+    pk_mark(&b);
+    pk_getattr(&b, "mypkg", "Phase", "TRAIN");
+    pk_binget(&b, 0);
+    pk_tuple(&b);
+    pk_stop(&b);
+    ckpt_load_options *o = ckpt_load_options_new();
+    ckpt_load_options_set_registry(o, r);
+    ckpt_scan_result *sr;
+    pk c = {0};
+    pk_proto(&c, 2);
+    pk_getattr(&c, "mypkg", "Phase", "TRAIN");
+    pk_stop(&c);
+    ck_assert_int_eq(ckpt_scan_memory(c.p, c.len, o, &sr, err), CKPT_OK);
+    ck_assert_str_eq(ckpt_scan_global_name(sr, 0), "builtins.getattr");
+    ck_assert_int_eq(ckpt_scan_global_status(sr, 0), CKPT_GLOBAL_ALLOWED);
+    ckpt_scan_result_free(sr);
+    ck_assert_int_eq(ckpt_scan_memory(c.p, c.len, NULL, &sr, err), CKPT_OK); /* class not allowed */
+    ck_assert_int_eq(ckpt_scan_global_status(sr, 0), CKPT_GLOBAL_NEVER_ALLOWED);
+    ckpt_scan_result_free(sr);
+    pk_free(&c);
+    pk_proto(&c, 2);
+    pk_getattr(&c, "mypkg", "Phase", "__class__");
+    pk_stop(&c);
+    ck_assert_int_eq(ckpt_scan_memory(c.p, c.len, o, &sr, err), CKPT_OK);
+    ck_assert_int_eq(ckpt_scan_global_status(sr, 0), CKPT_GLOBAL_NEVER_ALLOWED);
+    ckpt_scan_result_free(sr);
+    pk_free(&c);
+    ckpt_load_options_free(o);
+    pk_free(&b);
+    ckpt_error_free(err);
+    ckpt_registry_free(r);
+}
+END_TEST
+
 /* ---- the blocked-global message ---- */
 
 START_TEST(blocked_message_says_where_and_how)
@@ -1041,6 +1135,7 @@ static Suite *suite(void)
     tcase_add_test(obj, newobj_ex_slotstate_items);
     tcase_add_test(obj, inst_and_obj_protocol_0_1);
     tcase_add_test(obj, non_dict_state_and_refusals);
+    tcase_add_test(obj, enum_members_by_name);
     tcase_add_test(obj, blocked_message_says_where_and_how);
     tcase_add_test(obj, user_handler_replaces_node_everywhere);
     tcase_add_test(obj, numpy_handlers_hand_made);

@@ -41,7 +41,11 @@ CKPT_API void ckpt_scan_result_free(ckpt_scan_result *r);
 CKPT_API size_t ckpt_scan_num_globals(const ckpt_scan_result *r);
 CKPT_API const char *ckpt_scan_global_name(const ckpt_scan_result *r, size_t i);
 CKPT_API ckpt_global_status ckpt_scan_global_status(const ckpt_scan_result *r, size_t i);
-/* For never-allowed globals: why (static text); otherwise NULL. */
+/*
+ * For never-allowed globals: why (static text). builtins.getattr is never allowed, except that a load
+ * accepts getattr(<allowed class>, 'NAME') (how Python >= 3.11 pickles an Enum member): when every
+ * use in the file is that, it is reported allowed with this note as the reason. Otherwise NULL.
+ */
 CKPT_API const char *ckpt_scan_global_reason(const ckpt_scan_result *r, size_t i);
 /* How many times the pickles reference it. */
 CKPT_API uint64_t ckpt_scan_global_count(const ckpt_scan_result *r, size_t i);
