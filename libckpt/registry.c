@@ -408,7 +408,11 @@ ckpt_status ckpt_registry_enable_handlers(ckpt_registry *r, const char *const *n
         ckpt_status s = ck_parse_spec(names[i], &sp, err);
         if (s) return s;
         const ck_name *t = sp.is_alias ? &sp.target : &sp.pickled;
-        if (!ck_optional_lookup(t->module, t->name))
+        const ck_optional_entry *opt = ck_optional_lookup(t->module, t->name);
+        const ck_reg_entry *native = ck_default_lookup(t->module, t->name);
+        /* a default global with a native handler (collections.Counter, torch.Size) counts too: useful
+         * for registries created CKPT_REGISTRY_EMPTY */
+        if (!(opt && opt->handler) && !(native && (native->call || native->newobj)))
             return ck_error_set(err, CKPT_ERR_NOT_FOUND,
                                 "'%s.%s' has no built-in handler (ckpt_registry_builtin_handlers lists them; "
                                 "allow it as a generic object with ckpt_registry_add_safe_globals)",
@@ -452,20 +456,36 @@ ckpt_status ckpt_registry_add_preset(ckpt_registry *r, const char *preset, ckpt_
 static pthread_once_t builtin_names_once = PTHREAD_ONCE_INIT;
 static const char **builtin_names;
 
+/* Every optional entry as "module.name", in table order (presets use it), then a NULL; handler_names
+ * lists those with a handler plus the default globals whose native handlers the issue names. */
+static const char **handler_names;
+
 static void build_builtin_names(void)
 {
     size_t n;
     const ck_optional_entry *opt = ck_optional_entries(&n);
+    static const char *const natives[] = {"collections.Counter", "collections.OrderedDict", "torch.Size"};
+    size_t nn = CK_ARRAY_LEN(natives);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += strlen(opt[i].module) + strlen(opt[i].name) + 2;
     builtin_names = malloc((n + 1) * sizeof *builtin_names + total);
-    if (!builtin_names) return;
+    handler_names = malloc((n + nn + 1) * sizeof *handler_names);
+    if (!builtin_names || !handler_names) {
+        free(builtin_names);
+        free(handler_names);
+        builtin_names = handler_names = NULL;
+        return;
+    }
     char *p = (char *)(builtin_names + n + 1);
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         builtin_names[i] = p;
+        if (opt[i].handler) handler_names[k++] = p;
         p += sprintf(p, "%s.%s", opt[i].module, opt[i].name) + 1;
     }
     builtin_names[n] = NULL;
+    for (size_t i = 0; i < nn; i++) handler_names[k++] = natives[i];
+    handler_names[k] = NULL;
 }
 
 static const char *const *builtin_names_cache(void)
@@ -475,7 +495,12 @@ static const char *const *builtin_names_cache(void)
     return builtin_names ? builtin_names : none;
 }
 
-const char *const *ckpt_registry_builtin_handlers(void) { return builtin_names_cache(); }
+const char *const *ckpt_registry_builtin_handlers(void)
+{
+    builtin_names_cache();
+    static const char *const none[] = {NULL};
+    return handler_names ? handler_names : none;
+}
 
 ckpt_status ckpt_registry_clear_safe_globals(ckpt_registry *r, unsigned flags, ckpt_error *err)
 {

@@ -236,9 +236,35 @@ START_TEST(presets_and_builtin_handlers)
     ck_assert(ckpt_registry_is_allowed(r, "numpy._core.multiarray", "scalar"));
     ck_assert(ckpt_registry_is_allowed(r, "numpy", "dtype"));
     ck_assert(!ckpt_registry_is_allowed(r, "argparse", "Namespace"));
-    bool found = false;
-    for (const char *const *h = ckpt_registry_builtin_handlers(); *h; h++) found |= strcmp(*h, "argparse.Namespace") == 0;
-    ck_assert(found);
+    bool found = false, size = false, list = false;
+    for (const char *const *h = ckpt_registry_builtin_handlers(); *h; h++) {
+        found |= strcmp(*h, "argparse.Namespace") == 0;
+        size |= strcmp(*h, "torch.Size") == 0;
+        list |= strcmp(*h, "builtins.list") == 0; /* allowed by the stdlib preset, but no handler */
+    }
+    ck_assert(found && size && !list);
+    /* a default global's native handler, in an empty registry */
+    ckpt_registry *e = ckpt_registry_new(CKPT_REGISTRY_EMPTY);
+    const char *sz = "torch.Size";
+    ck_assert(!ckpt_registry_is_allowed(e, "torch", "Size"));
+    ck_assert_int_eq(ckpt_registry_enable_handlers(e, &sz, 1, err), CKPT_OK);
+    pk b = {0};
+    pk_proto(&b, 2);
+    pk_global(&b, "torch", "Size");
+    pk_mark(&b);
+    pk_int(&b, 2);
+    pk_int(&b, 3);
+    pk_tuple(&b);
+    pk_tuple1(&b);
+    pk_reduce(&b);
+    pk_stop(&b);
+    ckpt_checkpoint *ck;
+    ck_assert_msg(load_pk(e, &b, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    ck_assert_str_eq(ckpt_value_type_name(ckpt_checkpoint_root(ck)), "torch.Size");
+    ck_assert_uint_eq(ckpt_value_len(ckpt_checkpoint_root(ck)), 2);
+    ckpt_checkpoint_free(ck);
+    pk_free(&b);
+    ckpt_registry_free(e);
     ck_assert_str_eq(ckpt_registry_presets()[0], "numpy");
     ckpt_error_free(err);
     ckpt_registry_free(r);

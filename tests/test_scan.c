@@ -355,6 +355,57 @@ START_TEST(torch_fixture_scans_clean)
 }
 END_TEST
 
+/* Every torch-made fixture: clean with the default registry unless it has a .allow sidecar; with the
+ * sidecar's registry, clean too. */
+START_TEST(fixture_folder)
+{
+    const char *dir = tst_path("fixtures/data");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "ls %s/*.pt", dir);
+    FILE *ls = popen(cmd, "r");
+    ck_assert_ptr_nonnull(ls);
+    char pt[4096];
+    size_t files = 0, flagged = 0;
+    while (fgets(pt, sizeof pt, ls)) {
+        pt[strcspn(pt, "\n")] = '\0';
+        char side[4096];
+        snprintf(side, sizeof side, "%.*s.allow", (int)(strlen(pt) - 3), pt);
+        FILE *f = fopen(side, "r");
+        ckpt_scan_result *r = NULL;
+        ckpt_error *err = ckpt_error_new();
+        ck_assert_msg(ckpt_scan_file(pt, NULL, &r, err) == CKPT_OK, "%s: %s", pt, ckpt_error_message(err));
+        ck_assert_uint_eq(ckpt_scan_num_pickles(r), 1);
+        ck_assert_msg((ckpt_scan_worst(r) == CKPT_GLOBAL_ALLOWED) == (f == NULL), "%s", pt);
+        ckpt_scan_result_free(r);
+        if (f) {
+            flagged++;
+            ckpt_registry *reg = ckpt_registry_new(0);
+            char line[512];
+            while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = '\0';
+                const char *arg = strchr(line, ' ') + 1;
+                if (strncmp(line, "allow ", 6) == 0) ck_assert_int_eq(ckpt_registry_add_safe_globals(reg, &arg, 1, NULL), 0);
+                else if (strncmp(line, "preset ", 7) == 0) ck_assert_int_eq(ckpt_registry_add_preset(reg, arg, NULL), 0);
+                else ck_assert_int_eq(ckpt_registry_enable_handlers(reg, &arg, 1, NULL), 0);
+            }
+            fclose(f);
+            ckpt_load_options *o = ckpt_load_options_new();
+            ckpt_load_options_set_registry(o, reg);
+            ck_assert_int_eq(ckpt_scan_file(pt, o, &r, err), CKPT_OK);
+            ck_assert_msg(ckpt_scan_worst(r) == CKPT_GLOBAL_ALLOWED, "%s with its sidecar", pt);
+            ckpt_scan_result_free(r);
+            ckpt_load_options_free(o);
+            ckpt_registry_free(reg);
+        }
+        ckpt_error_free(err);
+        files++;
+    }
+    pclose(ls);
+    ck_assert_uint_ge(files, 19);
+    ck_assert_uint_ge(flagged, 6);
+}
+END_TEST
+
 /* ---- disassembly ---- */
 
 typedef struct {
@@ -522,6 +573,12 @@ START_TEST(scan_command)
     }
     ck_assert_str_eq(line, "");
     free(out);
+    /* the fixture folder: the fixtures with sidecars reference globals outside the defaults */
+    snprintf(args, sizeof args, "scan -r %s", tst_path("fixtures/data"));
+    ck_assert_int_eq(run_cli(args, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "numpy.core.multiarray._reconstruct"));
+    ck_assert_ptr_null(strstr(out, ".json:")); /* not pickles: skipped */
+    free(out);
     /* single files: clean 0, not allowed 1 (--allow makes it 0), parse error 2, refusal outranks the error */
     snprintf(args, sizeof args, "scan %s/evil/args.bin", dir);
     ck_assert_int_eq(run_cli(args, &out), 1);
@@ -572,6 +629,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_pickle_in_a_zip);
     tcase_add_test(tc, streams_legacy_and_back_to_back);
     tcase_add_test(tc, torch_fixture_scans_clean);
+    tcase_add_test(tc, fixture_folder);
     tcase_add_test(tc, disassembly);
     tcase_add_test(tc, scan_command);
     suite_add_tcase(s, tc);
