@@ -23,6 +23,9 @@
 #include "unpickler.h"
 #include "util.h"
 
+#define CK_SMALL_INT_MIN (-5)
+#define CK_SMALL_INT_MAX 1024
+
 typedef struct vm {
     ck_unpickler *u;
     ck_store *st;
@@ -43,7 +46,10 @@ typedef struct vm {
     ck_pending *pending; /* objects whose handler runs after STOP */
     size_t npending, pending_cap;
     uint64_t charged;  /* bytes of stack/marks/memo/pending charged to the budget */
-    ckpt_value *none, *yes, *no;
+    ckpt_value *none, *yes, *no, *empty_tuple;
+    /* Python caches small ints and the empty tuple; so does the VM: they are atoms without identity,
+     * and torch pickles push hundreds of thousands of them (sizes, strides, offsets). */
+    ckpt_value *small_ints[CK_SMALL_INT_MAX - CK_SMALL_INT_MIN + 1];
     const ckpt_value *target; /* what the current opcode acted on (trace hook) */
     bool getattr_seen;        /* builtins.getattr was pushed (see getattr_entry) */
     bool getattr_bad;         /* scan mode: it was used some other way than for an Enum member */
@@ -352,6 +358,14 @@ static ckpt_status decode_arg(vm *m, uint8_t op, ck_pickle_arg *a)
 
 /* ---- values ---- */
 
+static ckpt_value *new_int(vm *m, int64_t x)
+{
+    if (x < CK_SMALL_INT_MIN || x > CK_SMALL_INT_MAX) return ck_new_int(m->st, x);
+    ckpt_value **slot = &m->small_ints[x - CK_SMALL_INT_MIN];
+    if (!*slot) *slot = ck_new_int(m->st, x);
+    return *slot;
+}
+
 static ckpt_status push_str(vm *m, const uint8_t *p, size_t n)
 {
     if (!ck_utf8_valid(p, n, true)) return fail(m, CKPT_ERR_PICKLE, "string is not valid UTF-8");
@@ -370,7 +384,7 @@ static ckpt_status push_decimal(vm *m, const uint8_t *p, size_t n)
 {
     int64_t v;
     switch (ck_parse_decimal_i64((const char *)p, n, &v)) {
-    case CK_INT_OK: return push(m, ck_new_int(m->st, v));
+    case CK_INT_OK: return push(m, new_int(m, v));
     case CK_INT_BAD: return fail(m, CKPT_ERR_PICKLE, "invalid integer text '%.*s'", (int)CK_MIN(n, 40), (const char *)p);
     case CK_INT_BIG: break;
     }
@@ -919,8 +933,8 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
     case OP_NEWTRUE: return push(m, m->yes);
     case OP_NEWFALSE: return push(m, m->no);
     case OP_BININT1:
-    case OP_BININT2: return push(m, ck_new_int(m->st, (int64_t)x));
-    case OP_BININT: return push(m, ck_new_int(m->st, arg->i));
+    case OP_BININT2: return push(m, new_int(m, (int64_t)x));
+    case OP_BININT: return push(m, new_int(m, arg->i));
     case OP_LONG1:
     case OP_LONG4: return push_int_le(m, p, n);
     case OP_INT:
@@ -970,7 +984,9 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
 
     /* ---- containers ---- */
     case OP_EMPTY_LIST: return push(m, ck_new_seq(m->st, CKPT_KIND_LIST, 0));
-    case OP_EMPTY_TUPLE: return push(m, ck_new_seq(m->st, CKPT_KIND_TUPLE, 0));
+    case OP_EMPTY_TUPLE:
+        if (!m->empty_tuple) m->empty_tuple = ck_new_seq(m->st, CKPT_KIND_TUPLE, 0);
+        return push(m, m->empty_tuple);
     case OP_EMPTY_DICT: return push(m, ck_new_dict(m->st, 0));
     case OP_EMPTY_SET: return push(m, ck_new_seq(m->st, CKPT_KIND_SET, 0));
     case OP_LIST:
