@@ -502,10 +502,12 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
             ck_error_append(m->err, ". For NumPy values, ckpt_registry_add_preset(reg, \"numpy\", err) or "
                                     "`--allow-preset numpy` allows every NumPy global and turns arrays into tensors and "
                                     "scalars into numbers");
-        else if (opt)
+        else if (opt && opt->handler)
             ck_error_append(m->err, ". libckpt has a built-in handler that turns it into a plain value: "
                                     "ckpt_registry_enable_handlers(reg, (const char *[]){\"%s.%s\"}, 1, err) or "
                                     "`--handler %s.%s` (or `--allow-preset stdlib`)", module, name, module, name);
+        else if (opt)
+            ck_error_append(m->err, " (`--allow-preset stdlib` allows it too)");
         else if (strncmp(module, "numpy", 5) == 0 && (module[5] == '.' || module[5] == '\0'))
             ck_error_append(m->err, " (`--allow-preset numpy` covers NumPy arrays, dtypes and scalars)");
     }

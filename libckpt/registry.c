@@ -155,7 +155,7 @@ void ckpt_registry_free(ckpt_registry *r)
 {
     if (!r || r->is_static) return;
     snap_release(r->current);
-    for (size_t i = 0; i < r->pool_len; i++) free(r->pool[i]); /* entry, key and strings in one block */
+    for (size_t i = 0; i < r->pool_len; i++) free(r->pool[i]); /* entries (with their strings) and keys */
     free(r->pool);
     ck_strmap_release(&r->pool_index);
     pthread_mutex_destroy(&r->lock);
@@ -290,7 +290,7 @@ static const ck_reg_entry *pooled_entry(ckpt_registry *r, const ck_spec *sp, uns
     memcpy(kcopy, key, (size_t)kl + 1);
     if (r->pool_len + 2 > r->pool_cap) {
         size_t ncap = r->pool_cap ? r->pool_cap * 2 : 32;
-        ck_reg_entry **n = realloc(r->pool, ncap * sizeof *n);
+        void **n = realloc(r->pool, ncap * sizeof *n);
         if (!n) {
             free(e);
             free(kcopy);
@@ -305,7 +305,7 @@ static const ck_reg_entry *pooled_entry(ckpt_registry *r, const ck_spec *sp, uns
         return NULL;
     }
     r->pool[r->pool_len++] = e;
-    r->pool[r->pool_len++] = (ck_reg_entry *)(void *)kcopy; /* freed with the pool */
+    r->pool[r->pool_len++] = kcopy;
     return e;
 }
 

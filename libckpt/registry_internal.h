@@ -70,7 +70,8 @@ struct ckpt_registry {
     pthread_mutex_t lock;        /* writers, snapshot acquisition */
     bool is_static;              /* the shared default registry: no user entries */
     ck_reg_snapshot *current;    /* NULL only for the default registry */
-    ck_reg_entry **pool;         /* every entry ever made for this registry (freed with it) */
+    void **pool;                 /* every entry ever made for this registry, and its pool_index key:
+                                    malloc'd blocks freed with the registry */
     size_t pool_len, pool_cap;
     ck_strmap pool_index;        /* spec text -> entry: re-adding the same spec reuses its entry */
     atomic_uint_least64_t next_scope; /* scope tokens, unique per registry */

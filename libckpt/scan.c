@@ -370,30 +370,34 @@ static ckpt_status scan_zip(walker *w, const uint8_t *p, size_t n)
                 memcmp(m->name + plen, "/data/", 6) == 0 &&
                 ck_strmap_get(&w->storage_keys, m->name + plen + 6, m->name_len - plen - 6))
                 continue; /* a storage record the main pickle references: tensor bytes */
+            /* each member's bytes live in an arena of their own, released after it */
+            ck_arena ma;
+            ck_arena_init(&ma, w->lim.max_alloc);
             const uint8_t *bytes;
+            uint8_t *copy = NULL;
             ck_error_init(&e);
-            if (m->method == 0) {
+            if (m->method == 0) { /* peek in place; parse a private copy (the file cannot change under the VM) */
                 bytes = z.data + m->data_offset;
-            } else if ((s = ck_zip_read(&z, m, &arena, false, &bytes, &e))) {
+                s = looks_like_pickle(bytes, (size_t)m->size) ? ck_zip_read_copy(&z, m, &ma, true, &copy, &e) : CKPT_OK;
+            } else { /* inflated into a private buffer, CRC checked */
+                s = ck_zip_read(&z, m, &ma, true, &bytes, &e);
+                if (!s && looks_like_pickle(bytes, (size_t)m->size)) copy = (uint8_t *)bytes;
+            }
+            if (s) {
                 ck_error_in_record(&e, m->name);
                 note_error(r, &e);
                 if (!first) first = s;
-                continue;
+            } else if (copy) {
+                w->record = intern(r, m->name);
+                if (w->record) {
+                    w->collect_keys = m == main;
+                    s = scan_stream(w, copy, (size_t)m->size, 0);
+                    w->collect_keys = false;
+                    if (s && !first) first = s;
+                }
             }
-            if (!looks_like_pickle(bytes, (size_t)m->size)) continue;
-            uint8_t *copy; /* parse a private copy: the file's bytes cannot change under the VM */
-            if ((s = ck_zip_read_copy(&z, m, &arena, true, &copy, &e))) {
-                ck_error_in_record(&e, m->name);
-                note_error(r, &e);
-                if (!first) first = s;
-                continue;
-            }
-            w->record = intern(r, m->name);
-            if (!w->record) break;
-            w->collect_keys = m == main;
-            s = scan_stream(w, copy, (size_t)m->size, 0);
-            w->collect_keys = false;
-            if (s && !first) first = s;
+            ck_arena_release(&ma);
+            if (r->failed_alloc) break;
         }
     }
     w->record = "";

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "pickle_builder.h"
 #include "support.h"
@@ -266,6 +267,66 @@ START_TEST(every_pickle_in_a_zip)
     pk_free(&main);
     pk_free(&evil);
     pk_free(&hidden);
+}
+END_TEST
+
+/* A one-member zip whose member is deflated (zip tools do this; torch 1.13 reads such files). */
+static uint8_t *deflated_zip(const char *name, const void *data, size_t n, size_t *out_len)
+{
+    uint8_t *comp = malloc(n + 64);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)data;
+    zs.avail_in = (uInt)n;
+    zs.next_out = comp;
+    zs.avail_out = (uInt)(n + 64);
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t clen = zs.total_out;
+    deflateEnd(&zs);
+    uint32_t crc = (uint32_t)crc32(0, data, (uInt)n);
+    size_t nl = strlen(name);
+    pk b = {0};
+    pk_u32(&b, 0x04034b50);
+    pk_raw(&b, "\x14\0\0\0\x08\0\0\0\x21\0", 10); /* version, flags, method 8, time, date */
+    pk_u32(&b, crc);
+    pk_u32(&b, (uint32_t)clen);
+    pk_u32(&b, (uint32_t)n);
+    pk_raw(&b, (uint8_t[]){(uint8_t)nl, 0, 0, 0}, 4);
+    pk_raw(&b, name, nl);
+    pk_raw(&b, comp, clen);
+    size_t cd = b.len;
+    pk_u32(&b, 0x02014b50);
+    pk_raw(&b, "\x14\0\x14\0\0\0\x08\0\0\0\x21\0", 12);
+    pk_u32(&b, crc);
+    pk_u32(&b, (uint32_t)clen);
+    pk_u32(&b, (uint32_t)n);
+    pk_raw(&b, (uint8_t[]){(uint8_t)nl, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 18);
+    pk_raw(&b, name, nl);
+    size_t cd_size = b.len - cd;
+    pk_u32(&b, 0x06054b50);
+    pk_raw(&b, "\0\0\0\0\x01\0\x01\0", 8);
+    pk_u32(&b, (uint32_t)cd_size);
+    pk_u32(&b, (uint32_t)cd);
+    pk_raw(&b, "\0\0", 2);
+    free(comp);
+    *out_len = b.len;
+    return b.p;
+}
+
+START_TEST(deflated_member)
+{
+    pk b = {0};
+    pk_memo_stack_global(&b);
+    size_t zlen;
+    uint8_t *z = deflated_zip("model/notes.bin", b.p, b.len, &zlen);
+    ckpt_scan_result *r = scan(z, zlen, NULL, CKPT_OK);
+    ck_assert_uint_eq(ckpt_scan_num_pickles(r), 1);
+    ck_assert_str_eq(ckpt_scan_pickle_record(r, 0), "model/notes.bin");
+    expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
+    ckpt_scan_result_free(r);
+    free(z);
+    pk_free(&b);
 }
 END_TEST
 
@@ -627,6 +688,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dotted_inst_ext_and_python2_names);
     tcase_add_test(tc, payload_then_truncated_stream);
     tcase_add_test(tc, every_pickle_in_a_zip);
+    tcase_add_test(tc, deflated_member);
     tcase_add_test(tc, streams_legacy_and_back_to_back);
     tcase_add_test(tc, torch_fixture_scans_clean);
     tcase_add_test(tc, fixture_folder);
