@@ -383,6 +383,7 @@ static ckpt_checkpoint *new_checkpoint(const ckpt_load_options *opts, uint64_t i
     ck_store_init(&c->store, c->limits.max_alloc);
     ck_strmap_init(&c->storage_by_key, &c->store.arena);
     c->prefix = "";
+    c->map.fd = -1; /* no file (ckpt_load_memory): ck_unmap_file must not close fd 0 */
     return c;
 }
 

@@ -4,10 +4,12 @@
  * out-of-order pops). What allowed globals become is in test_objects.c; concurrency in
  * test_registry_threads.c.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pickle_builder.h"
 #include "support.h"
@@ -368,6 +370,22 @@ START_TEST(scope_is_thread_local)
 }
 END_TEST
 
+/* Regression (found by the TSan run of test_registry_threads): ckpt_load_memory closed fd 0, because
+ * the checkpoint's zeroed file mapping had fd 0 and freeing it closed that descriptor. */
+START_TEST(load_memory_leaves_fd_0_open)
+{
+    if (fcntl(0, F_GETFD) == -1) ck_assert_int_eq(open("/dev/null", O_RDONLY), 0); /* make descriptor 0 exist */
+    pk b = {0};
+    pk_proto(&b, 2);
+    pk_none(&b);
+    pk_stop(&b);
+    ck_assert_int_eq(load_pk(NULL, &b, NULL, NULL), CKPT_OK);
+    ck_assert_int_eq(load_pk(NULL, &b, NULL, NULL), CKPT_OK);
+    ck_assert_msg(fcntl(0, F_GETFD) != -1, "descriptor 0 was closed by a load from memory");
+    pk_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("registry");
@@ -378,6 +396,7 @@ static Suite *suite(void)
     tcase_add_test(api, list_and_clear);
     tcase_add_test(api, aliases);
     tcase_add_test(api, presets_and_builtin_handlers);
+    tcase_add_test(api, load_memory_leaves_fd_0_open);
     suite_add_tcase(s, api);
     TCase *sc = tcase_create("scopes");
     tcase_add_test(sc, scopes_nest_and_restore);
