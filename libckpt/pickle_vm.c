@@ -53,7 +53,8 @@ typedef struct vm {
     const ckpt_value *target; /* what the current opcode acted on (trace hook) */
     bool getattr_seen;        /* builtins.getattr was pushed (see getattr_entry) */
     bool getattr_bad;         /* scan mode: it was used some other way than for an Enum member */
-    uint64_t getattr_offset;
+    uint64_t getattr_offset;  /* where the first getattr was named, and by which opcode */
+    uint8_t getattr_op;
     ckpt_error *err;
 } vm;
 
@@ -282,12 +283,14 @@ static ckpt_status decode_arg(vm *m, uint8_t op, ck_pickle_arg *a)
     case OP_LONG_BINGET:
     case OP_EXT4: a->kind = CK_ARG_UINT; return read_u(m, 4, &a->u);
     case OP_FRAME:
+        /* the size field is read first, under the current frame's rules (Lib/pickle.py load_frame): a
+         * frame whose last bytes are the next FRAME's header is finished, not nested */
+        a->kind = CK_ARG_UINT;
+        if ((s = read_u(m, 8, &a->u))) return s;
         if (m->in_frame && m->pos != m->frame_end)
             return fail(m, CKPT_ERR_PICKLE, "FRAME inside an unfinished frame (the current frame ends at byte %zu)",
                         m->frame_end);
-        m->in_frame = false; /* the frame header itself is read from the stream */
-        a->kind = CK_ARG_UINT;
-        return read_u(m, 8, &a->u);
+        return CKPT_OK;
     case OP_BININT:
         if ((s = read_u(m, 4, &a->u))) return s;
         a->kind = CK_ARG_INT;
@@ -454,7 +457,10 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, module, name, e, m->u->op_offset, m->u->op);
     if (!e && strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) {
         e = &getattr_entry; /* judged where it is used: only an Enum member by name passes */
-        if (!m->getattr_seen) m->getattr_offset = m->u->op_offset;
+        if (!m->getattr_seen) {
+            m->getattr_offset = m->u->op_offset;
+            m->getattr_op = m->u->op;
+        }
         m->getattr_seen = true;
     }
     if (!e && m->u->mode != CK_MODE_SCAN) return blocked(m, module, name);
@@ -485,11 +491,13 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
 {
     const char *why;
     if (ck_never_allowed(module, name, &why)) {
+        /* the same two ways to allow a name, with the note that for this one they are refused */
         ck_error_set(m->err, CKPT_ERR_BLOCKED,
-                     "global '%s.%s' is not allowed, and can never be: %s. libckpt never runs code from a checkpoint; "
-                     "no registry entry or flag can admit this name. Do not load this file unless you know where it "
-                     "came from (`ckpt scan` lists its globals, `ckpt dis` shows its pickle)",
-                     module, name, why);
+                     "global '%s.%s' is not allowed: libckpt never runs code from a checkpoint, and this name can "
+                     "never be allowed (%s): ckpt_registry_add_safe_globals(reg, (const char *[]){\"%s.%s\"}, 1, err) "
+                     "and `--allow %s.%s` refuse it. Do not load this file unless you know where it came from "
+                     "(`ckpt scan` lists its globals, `ckpt dis` shows its pickle)",
+                     module, name, why, module, name, module, name);
     } else {
         ck_error_set(m->err, CKPT_ERR_BLOCKED,
                      "global '%s.%s' is not allowed: libckpt never runs code from a checkpoint, and this name is not on "
@@ -515,11 +523,14 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
     return CKPT_ERR_BLOCKED;
 }
 
+/* Refuses a use of builtins.getattr; the error points at the opcode that named it, like every refusal. */
 static ckpt_status blocked_getattr(vm *m, const char *what)
 {
     blocked(m, "builtins", "getattr");
     ck_error_append(m->err, ". libckpt accepts getattr only as getattr(<allowed class>, '<NAME>'), the way Python "
-                            "3.11+ pickles an Enum member by name; here %s", what);
+                            "3.11+ pickles an Enum member by name; here %s (%s at byte %llu)", what,
+                    ck_pickle_opcode_name(m->u->op), (unsigned long long)m->u->op_offset);
+    ck_error_at_offset(m->err, (int64_t)m->getattr_offset, m->getattr_op);
     return CKPT_ERR_BLOCKED;
 }
 
@@ -865,9 +876,8 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
         if (u->mode == CK_MODE_SCAN) {
             u->getattr_enum_only = m.getattr_seen && !m.getattr_bad && !leaked;
         } else if (leaked) {
-            blocked_getattr(&m, "the getattr function itself is part of the result");
-            ck_error_at_offset(err, (int64_t)m.getattr_offset, OP_GLOBAL);
-            s = CKPT_ERR_BLOCKED;
+            u->op = OP_STOP;
+            s = blocked_getattr(&m, "the getattr function itself is part of the result");
         }
         if (!s && m.npending) s = ck_run_handlers(u, m.pending, m.npending, err);
     }
@@ -1075,11 +1085,12 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
         return push_global(m, (const uint8_t *)a->u.s.ptr, a->u.s.len, (const uint8_t *)b->u.s.ptr, b->u.s.len, NULL);
     case OP_INST: {
         size_t count = 0;
-        if ((s = pop_mark(m, &first, &count))) return s;
-        /* the class is resolved (and refused if not allowed) before anything else happens */
+        /* the class is resolved (and refused if not allowed) before anything else happens, its
+         * arguments' MARK included (Python's load_inst calls find_class before pop_mark) */
         size_t saved = m->sp;
         if ((s = push_global(m, p, n, arg->p2, arg->n2, &c))) return s;
         m->sp = saved;
+        if ((s = pop_mark(m, &first, &count))) return s;
         ckpt_value *args = tuple_of(m, first, count);
         if (!args) return oom(m);
         m->sp = first;

@@ -534,8 +534,8 @@ END_TEST
 
 static const char *cli(void)
 {
-    const char *c = getenv("CKPT_CLI");
-    ck_assert_msg(c != NULL, "CKPT_CLI is not set (run through meson test)");
+    const char *c = getenv("CKPT_EXE");
+    ck_assert_msg(c != NULL, "CKPT_EXE is not set (run through meson test)");
     return c;
 }
 
