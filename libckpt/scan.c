@@ -10,6 +10,7 @@
  *   legacy the five pickles of torch's pre-1.6 stream (magic, protocol, sys_info, object, storage
  *          keys); the raw storage bytes after them are not read.
  *   pickle a bare pickle file: pickles back to back as long as the next bytes look like one.
+ *   npy    a NumPy .npy file (or an .npz member) whose data is a pickle (dtype object arrays).
  * Each pickle gets its own node store (released after it), so memory stays bounded per pickle.
  */
 #include <jansson.h>
@@ -324,10 +325,32 @@ static bool looks_like_pickle(const uint8_t *p, size_t n)
     return pickle_start(p, n) && p[n - 1] == OP_STOP;
 }
 
-/* Pickles back to back from the start of p (at most max when max > 0). */
-static ckpt_status scan_stream(walker *w, const uint8_t *p, size_t n, size_t max)
+/*
+ * A NumPy .npy file (also the members of an .npz) holds a pickle after its header when the array has
+ * dtype object: the offset of that payload, or 0 when this is not an .npy or the data is not a pickle.
+ */
+static size_t npy_pickle_offset(const uint8_t *p, size_t n)
 {
-    size_t pos = 0, count = 0;
+    if (n < 10 || memcmp(p, "\x93NUMPY", 6) != 0) return 0;
+    uint64_t hlen, off;
+    if (p[6] == 1) {
+        hlen = ck_le16(p + 8);
+        off = 10;
+    } else if ((p[6] == 2 || p[6] == 3) && n >= 12) {
+        hlen = ck_le32(p + 8);
+        off = 12;
+    } else {
+        return 0;
+    }
+    if (!ck_fits(n, off, hlen)) return 0;
+    off += hlen;
+    return looks_like_pickle(p + off, n - (size_t)off) ? (size_t)off : 0;
+}
+
+/* Pickles back to back from p[start] (at most max when max > 0). */
+static ckpt_status scan_stream(walker *w, const uint8_t *p, size_t n, size_t start, size_t max)
+{
+    size_t pos = start, count = 0;
     while (pos < n && (!max || count < max)) {
         if (count && !pickle_start(p + pos, n - pos)) break; /* trailing bytes that are not a pickle */
         ckpt_status s = run_pickle(w, p, n, &pos);
@@ -376,12 +399,15 @@ static ckpt_status scan_zip(walker *w, const uint8_t *p, size_t n)
             const uint8_t *bytes;
             uint8_t *copy = NULL;
             ck_error_init(&e);
+            size_t start = 0; /* where the pickle starts: after the header of an .npy member (an .npz) */
             if (m->method == 0) { /* peek in place; parse a private copy (the file cannot change under the VM) */
                 bytes = z.data + m->data_offset;
-                s = looks_like_pickle(bytes, (size_t)m->size) ? ck_zip_read_copy(&z, m, &ma, true, &copy, &e) : CKPT_OK;
+                bool pickle = looks_like_pickle(bytes, (size_t)m->size) || (start = npy_pickle_offset(bytes, (size_t)m->size));
+                s = pickle ? ck_zip_read_copy(&z, m, &ma, true, &copy, &e) : CKPT_OK;
             } else { /* inflated into a private buffer, CRC checked */
                 s = ck_zip_read(&z, m, &ma, true, &bytes, &e);
-                if (!s && looks_like_pickle(bytes, (size_t)m->size)) copy = (uint8_t *)bytes;
+                if (!s && (looks_like_pickle(bytes, (size_t)m->size) || (start = npy_pickle_offset(bytes, (size_t)m->size))))
+                    copy = (uint8_t *)bytes;
             }
             if (s) {
                 ck_error_in_record(&e, m->name);
@@ -391,7 +417,7 @@ static ckpt_status scan_zip(walker *w, const uint8_t *p, size_t n)
                 w->record = intern(r, m->name);
                 if (w->record) {
                     w->collect_keys = m == main;
-                    s = scan_stream(w, copy, (size_t)m->size, 0);
+                    s = scan_stream(w, copy, (size_t)m->size, start, 0);
                     w->collect_keys = false;
                     if (s && !first) first = s;
                 }
@@ -411,8 +437,8 @@ static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
     ckpt_scan_result *r = w->r;
     switch (ck_sniff(p, n, desc, sizeof desc)) {
     case CK_INPUT_ZIP: r->format = "zip"; return scan_zip(w, p, n);
-    case CK_INPUT_LEGACY: r->format = "legacy"; return scan_stream(w, p, n, 5);
-    case CK_INPUT_PICKLE: r->format = "pickle"; return scan_stream(w, p, n, 0);
+    case CK_INPUT_LEGACY: r->format = "legacy"; return scan_stream(w, p, n, 0, 5);
+    case CK_INPUT_PICKLE: r->format = "pickle"; return scan_stream(w, p, n, 0, 0);
     case CK_INPUT_TAR:
         r->format = "tar";
         note_error_text(r, CKPT_ERR_UNSUPPORTED, "the input is a tar checkpoint (torch 0.1-0.3); scanning tar members is not "
@@ -422,7 +448,16 @@ static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
     }
     if (looks_like_pickle(p, n)) {
         r->format = "pickle";
-        return scan_stream(w, p, n, 0);
+        return scan_stream(w, p, n, 0, 0);
+    }
+    size_t npy = npy_pickle_offset(p, n);
+    if (npy) {
+        r->format = "npy";
+        return scan_stream(w, p, n, npy, 0);
+    }
+    if (n >= 6 && memcmp(p, "\x93NUMPY", 6) == 0) {
+        r->format = "npy"; /* plain numbers: nothing to unpickle */
+        return CKPT_OK;
     }
     char msg[256];
     snprintf(msg, sizeof msg, "not a checkpoint or pickle: the input is %s", desc);

@@ -330,6 +330,38 @@ START_TEST(deflated_member)
 }
 END_TEST
 
+/* NumPy: an object array's .npy data is a pickle after the header; .npz members too. */
+START_TEST(npy_object_arrays)
+{
+    static const char header[] = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }        \n";
+    pk b = {0};
+    pk_raw(&b, "\x93NUMPY\x01\x00", 8);
+    pk_raw(&b, (uint8_t[]){(uint8_t)(sizeof header - 1), 0}, 2);
+    pk_raw(&b, header, sizeof header - 1);
+    size_t at = b.len;
+    pk_memo_stack_global(&b);
+    ckpt_scan_result *r = scan(b.p, b.len, NULL, CKPT_OK);
+    ck_assert_str_eq(ckpt_scan_format(r), "npy");
+    size_t i = expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
+    ck_assert_uint_eq(ckpt_scan_global_first_offset(r, i), at + 22); /* file offsets */
+    ckpt_scan_result_free(r);
+    size_t zlen;
+    uint8_t *z = deflated_zip("arr_0.npy", b.p, b.len, &zlen);
+    r = scan(z, zlen, NULL, CKPT_OK);
+    ck_assert_str_eq(ckpt_scan_pickle_record(r, 0), "arr_0.npy");
+    expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
+    ckpt_scan_result_free(r);
+    free(z);
+    /* numbers only: no pickle, nothing to report, not an error */
+    b.len = at;
+    pk_raw(&b, "\0\0\0\0\0\0\0\0", 8);
+    r = scan(b.p, b.len, NULL, CKPT_OK);
+    ck_assert_uint_eq(ckpt_scan_num_pickles(r), 0);
+    ckpt_scan_result_free(r);
+    pk_free(&b);
+}
+END_TEST
+
 START_TEST(streams_legacy_and_back_to_back)
 {
     /* legacy torch.save: magic, protocol, sys_info, object, storage keys, then raw storage bytes */
@@ -689,6 +721,7 @@ static Suite *suite(void)
     tcase_add_test(tc, payload_then_truncated_stream);
     tcase_add_test(tc, every_pickle_in_a_zip);
     tcase_add_test(tc, deflated_member);
+    tcase_add_test(tc, npy_object_arrays);
     tcase_add_test(tc, streams_legacy_and_back_to_back);
     tcase_add_test(tc, torch_fixture_scans_clean);
     tcase_add_test(tc, fixture_folder);

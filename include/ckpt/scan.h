@@ -6,7 +6,8 @@
  * against the registry, nothing is refused, no handler runs, no tensor is built and no storage record is
  * read. It covers every pickle in the file: each zip member that looks like a pickle whatever its name
  * (storage records the main pickle references are skipped), bare pickle files (several pickles back to
- * back are all read) and legacy torch.save streams. Like torch's get_unsafe_globals_in_checkpoint and
+ * back are all read), legacy torch.save streams, and the pickles NumPy .npy files (also .npz members)
+ * carry for object arrays. Like torch's get_unsafe_globals_in_checkpoint and
  * the hub scanners, but with the parser that loads.
  */
 #ifndef CKPT_SCAN_H
@@ -56,7 +57,7 @@ CKPT_API const char *ckpt_scan_global_first_record(const ckpt_scan_result *r, si
 
 /* The most severe status among the globals (CKPT_GLOBAL_ALLOWED when there are none). */
 CKPT_API ckpt_global_status ckpt_scan_worst(const ckpt_scan_result *r);
-/* "zip", "legacy", "pickle". */
+/* "zip", "legacy", "pickle", "npy" (a NumPy file whose object array is a pickle), "tar", "unknown". */
 CKPT_API const char *ckpt_scan_format(const ckpt_scan_result *r);
 /* The pickles read: zip member names, "" for a bare/legacy stream (one entry per pickle). */
 CKPT_API size_t ckpt_scan_num_pickles(const ckpt_scan_result *r);
