@@ -12,11 +12,11 @@
 #include "registry_internal.h"
 #include "util.h"
 
-#define FN(mod, nm, h) {mod, nm, CK_G_FUNCTION, 0, 0, NULL, h, NULL}
-#define CLASS(mod, nm, h, newobj) {mod, nm, CK_G_CLASS, 0, 0, NULL, h, newobj}
-#define DTYPE(nm, dt) {"torch", nm, CK_G_DTYPE, dt, 0, "torch.dtype", NULL, NULL}
-#define STORAGE(mod, nm, dt) {mod, nm, CK_G_STORAGE_TYPE, dt, 0, "type", NULL, NULL}
-#define CONST(mod, nm, type) {mod, nm, CK_G_CONSTANT, 0, 0, type, NULL, NULL}
+#define FN(mod, nm, h) {.module = mod, .name = nm, .kind = CK_G_FUNCTION, .call = h}
+#define CLASS(mod, nm, h, newobj_) {.module = mod, .name = nm, .kind = CK_G_CLASS, .call = h, .newobj = newobj_}
+#define DTYPE(nm, dt) {.module = "torch", .name = nm, .kind = CK_G_DTYPE, .dtype = dt, .type_name = "torch.dtype"}
+#define STORAGE(mod, nm, dt) {.module = mod, .name = nm, .kind = CK_G_STORAGE_TYPE, .dtype = dt, .type_name = "type"}
+#define CONST(mod, nm, type) {.module = mod, .name = nm, .kind = CK_G_CONSTANT, .type_name = type}
 #define TENSOR_CLASSES(mod)                                                                                   \
     CONST(mod, "DoubleTensor", "type"), CONST(mod, "FloatTensor", "type"), CONST(mod, "HalfTensor", "type"),  \
     CONST(mod, "BFloat16Tensor", "type"), CONST(mod, "LongTensor", "type"), CONST(mod, "IntTensor", "type"),  \
@@ -71,7 +71,8 @@ static const ck_reg_entry entries[] = {
     STORAGE("torch", "QInt32Storage", CKPT_DTYPE_QINT32),
     STORAGE("torch", "QUInt4x2Storage", CKPT_DTYPE_QUINT4X2),
     STORAGE("torch", "QUInt2x4Storage", CKPT_DTYPE_QUINT2X4),
-    {"torch.storage", "UntypedStorage", CK_G_STORAGE_TYPE, CKPT_DTYPE_UINT8, CK_RF_UNTYPED, "type", NULL, NULL},
+    {.module = "torch.storage", .name = "UntypedStorage", .kind = CK_G_STORAGE_TYPE, .dtype = CKPT_DTYPE_UINT8,
+     .flags = CK_RF_UNTYPED, .type_name = "type"},
     CONST("torch.storage", "TypedStorage", "type"),
 
     /* legacy tensor classes (values only) */

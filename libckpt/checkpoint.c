@@ -284,6 +284,7 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     ck_unpickler u;
     ck_unpickler_init(&u, &c->store, &c->limits);
     u.registry = opts ? opts->registry : NULL;
+    u.load_flags = c->flags;
     u.persistent_load = zip_persistent_load;
     u.persistent_ctx = c;
     u.on_global = on_global;
@@ -382,6 +383,7 @@ static ckpt_checkpoint *new_checkpoint(const ckpt_load_options *opts, uint64_t i
     ck_store_init(&c->store, c->limits.max_alloc);
     ck_strmap_init(&c->storage_by_key, &c->store.arena);
     c->prefix = "";
+    c->map.fd = -1; /* no file (ckpt_load_memory): ck_unmap_file must not close fd 0 */
     return c;
 }
 

@@ -10,6 +10,8 @@
 #include "checkpoint_internal.h"
 #include "dtype.h"
 #include "errors.h"
+#include "globals.h"
+#include "tensors.h"
 #include "text.h"
 #include "walk.h"
 
@@ -84,7 +86,9 @@ static json_t *tensor_entry(const char *path, size_t len, const ckpt_tensor *t, 
     json_object_set_new(o, "shape", jints(t->shape, t->ndim));
     json_object_set_new(o, "stride", jints(t->stride, t->ndim));
     json_object_set_new(o, "storage_offset", json_integer(t->storage_offset));
-    json_object_set_new(o, "storage_key", t->storage ? json_string(t->storage->key) : json_null());
+    /* null for tensors without a storage record (a NumPy array's bytes live inside the pickle) */
+    bool keyed = t->storage && !(t->storage->flags & CK_SF_INLINE);
+    json_object_set_new(o, "storage_key", keyed ? json_string(t->storage->key) : json_null());
     json_object_set_new(o, "storage_nbytes", json_integer(t->storage ? (json_int_t)t->storage->nbytes : 0));
     json_object_set_new(o, "requires_grad", json_boolean(t->requires_grad));
     json_object_set_new(o, "is_parameter", json_boolean(t->is_parameter));
@@ -135,14 +139,25 @@ static json_t *value_entry(const char *path, size_t len, const ckpt_value *v)
     case CKPT_KIND_DICT: json_object_set_new(o, "len", json_integer(v->u.dict.len)); break;
     case CKPT_KIND_DTYPE: {
         char buf[64];
-        snprintf(buf, sizeof buf, "torch.%s", ckpt_dtype_name((ckpt_dtype)v->u.dtype));
+        if (v->type_name && strcmp(v->type_name, "numpy.dtype") == 0)
+            ck_numpy_dtype_str(v, buf, sizeof buf); /* str(numpy.dtype): "float64", ">f8" */
+        else
+            snprintf(buf, sizeof buf, "torch.%s", ckpt_dtype_name((ckpt_dtype)v->u.dtype));
         json_object_set_new(o, "value", json_string(buf));
         break;
     }
-    case CKPT_KIND_GLOBAL: {
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s.%s", v->u.global.module, v->u.global.name);
-        json_object_set_new(o, "value", jstr(buf, strlen(buf)));
+    case CKPT_KIND_GLOBAL:
+    case CKPT_KIND_CALL: { /* the global, or the function a call node records (its children are its arguments) */
+        const char *m = v->kind == CKPT_KIND_GLOBAL ? v->u.global.module : v->u.obj->module;
+        const char *n = v->kind == CKPT_KIND_GLOBAL ? v->u.global.name : v->u.obj->name;
+        size_t ml = strlen(m), nl = strlen(n);
+        char *buf = malloc(ml + nl + 2);
+        if (!buf) break;
+        memcpy(buf, m, ml);
+        buf[ml] = '.';
+        memcpy(buf + ml + 1, n, nl + 1);
+        json_object_set_new(o, "value", jstr(buf, ml + nl + 1));
+        free(buf);
         break;
     }
     case CKPT_KIND_STORAGE:

@@ -19,6 +19,8 @@ typedef struct ck_hindex ck_hindex;
 #define CK_NF_BIGINT 0x01u   /* int that does not fit in int64: u.big holds it */
 #define CK_NF_HASHED 0x02u   /* tuple/frozenset: u.seq.hash is valid */
 #define CK_NF_READONLY 0x04u /* bytearray turned read-only by READONLY_BUFFER */
+#define CK_NF_BIG_ENDIAN 0x10u /* numpy.dtype node: elements are stored big-endian */
+#define CK_NF_PENDING 0x08u  /* object/call whose registry handler runs after the pickle's STOP */
 
 typedef struct ck_dict_entry {
     ckpt_value *key;

@@ -5,10 +5,13 @@
  * the stack is fenced at the top MARK, POP can discard a MARK, MEMOIZE uses the memo's entry count,
  * protocol 0-2 global names are normalised, and protocol-4 frames are checked the way Lib/pickle.py's
  * _Unframer checks them (no argument may straddle a frame's end, no frame may start inside another).
- * Where Python would execute something, this VM either calls a registry handler that builds data or
- * refuses. It is stricter than Python where Python is lax: STOP must leave exactly one value and no
- * open MARK, REDUCE arguments must be a tuple, and only lists/dicts (or allowed objects) can be
- * appended to or have items set.
+ * Where Python would execute something, this VM either calls a registry handler that builds data,
+ * records a generic object/call node for an allowed user global, or refuses. It is stricter than Python
+ * where Python is lax: STOP must leave exactly one value and no open MARK, REDUCE arguments must be a
+ * tuple, and only lists/dicts (or allowed objects) can be appended to or have items set.
+ *
+ * Each opcode is handled in two steps: decode_arg reads its argument (the one decoder: `ckpt dis`
+ * prints what it returns through the trace hook), then step executes it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@ typedef struct vm {
     ck_unpickler *u;
     ck_store *st;
     const ck_limits *lim;
+    const ck_reg_view *view;
     const uint8_t *data;
     size_t len;
     size_t pos;
@@ -39,13 +43,29 @@ typedef struct vm {
     ckpt_value **memo;
     size_t memo_cap;   /* allocated slots */
     size_t memo_count; /* entries set (MEMOIZE's next index) */
-    uint64_t charged;  /* bytes of stack/marks/memo charged to the budget */
+    ck_pending *pending; /* objects whose handler runs after STOP */
+    size_t npending, pending_cap;
+    uint64_t charged;  /* bytes of stack/marks/memo/pending charged to the budget */
     ckpt_value *none, *yes, *no, *empty_tuple;
     /* Python caches small ints and the empty tuple; so does the VM: they are atoms without identity,
      * and torch pickles push hundreds of thousands of them (sizes, strides, offsets). */
     ckpt_value *small_ints[CK_SMALL_INT_MAX - CK_SMALL_INT_MIN + 1];
+    const ckpt_value *target; /* what the current opcode acted on (trace hook) */
+    bool getattr_seen;        /* builtins.getattr was pushed (see getattr_entry) */
+    bool getattr_bad;         /* scan mode: it was used some other way than for an Enum member */
+    uint64_t getattr_offset;  /* where the first getattr was named, and by which opcode */
+    uint8_t getattr_op;
     ckpt_error *err;
 } vm;
+
+/*
+ * builtins.getattr is never allowed, but Python >= 3.11 pickles an Enum member by name as
+ * getattr(EnumClass, 'NAME'). A load therefore lets GLOBAL builtins.getattr through with this entry,
+ * accepts it only as the callable of REDUCE(getattr, (<allowed user class>, '<public identifier>')),
+ * which becomes an object of that class whose state is the member name, and refuses the load if the
+ * getattr reference itself ends up anywhere in the result.
+ */
+static const ck_reg_entry getattr_entry = {.module = "builtins", .name = "getattr", .kind = CK_G_FUNCTION};
 
 void ck_unpickler_init(ck_unpickler *u, ck_store *store, const ck_limits *limits)
 {
@@ -76,6 +96,16 @@ static ckpt_status fail(vm *m, ckpt_status code, const char *fmt, ...)
 
 static ckpt_status oom(vm *m) { return ck_out_of_memory(m->st, m->err); }
 
+static const char *limit_name(ckpt_limit which)
+{
+    switch (which) {
+    case CKPT_LIMIT_MAX_MEMO: return "CKPT_LIMIT_MAX_MEMO";
+    case CKPT_LIMIT_MAX_DEPTH: return "CKPT_LIMIT_MAX_DEPTH";
+    case CKPT_LIMIT_MAX_STACK: return "CKPT_LIMIT_MAX_STACK";
+    default: return "CKPT_LIMIT_MAX_ALLOC";
+    }
+}
+
 /* Grows a VM-private array, charging the growth to the load's allocation budget. */
 static ckpt_status grow(vm *m, void **arr, size_t *cap, size_t need, size_t elem, uint64_t limit, const char *what,
                         ckpt_limit which)
@@ -83,9 +113,7 @@ static ckpt_status grow(vm *m, void **arr, size_t *cap, size_t need, size_t elem
     if (need <= *cap) return CKPT_OK;
     if (need > limit)
         return fail(m, CKPT_ERR_LIMIT, "%s exceeds the limit of %llu (%s)", what, (unsigned long long)limit,
-                    which == CKPT_LIMIT_MAX_MEMO    ? "CKPT_LIMIT_MAX_MEMO"
-                    : which == CKPT_LIMIT_MAX_DEPTH ? "CKPT_LIMIT_MAX_DEPTH"
-                                                    : "CKPT_LIMIT_MAX_STACK");
+                    limit_name(which));
     size_t ncap = *cap ? *cap : 16;
     while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
     if (ncap > limit) ncap = (size_t)limit;
@@ -189,7 +217,7 @@ static ckpt_status take_line(vm *m, const uint8_t **out, size_t *n)
     return CKPT_OK;
 }
 
-/* Reads a length field and checks the payload fits and is within the string limit. */
+/* Checks a declared payload length fits (and is within the string limit), then takes it. */
 static ckpt_status take_payload(vm *m, uint64_t n, const uint8_t **out)
 {
     if (n > m->lim->max_string)
@@ -201,6 +229,134 @@ static ckpt_status take_payload(vm *m, uint64_t n, const uint8_t **out)
         return fail(m, CKPT_ERR_PICKLE, "declared length %llu but only %zu bytes remain%s", (unsigned long long)n, avail,
                     m->in_frame ? " in the current frame" : "");
     return take(m, (size_t)n, out);
+}
+
+static ckpt_status read_u(vm *m, size_t n, uint64_t *out)
+{
+    const uint8_t *p;
+    ckpt_status s = take(m, n, &p);
+    if (s) return s;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    *out = v;
+    return CKPT_OK;
+}
+
+/* ---- decoding ---- */
+
+static ckpt_status decode_line_index(vm *m, ck_pickle_arg *a)
+{
+    ckpt_status s = take_line(m, &a->p, &a->n);
+    if (s) return s;
+    int64_t v;
+    if (ck_parse_decimal_i64((const char *)a->p, a->n, &v) != CK_INT_OK || v < 0)
+        return fail(m, CKPT_ERR_PICKLE, "invalid memo index '%.*s'", (int)CK_MIN(a->n, 40), (const char *)a->p);
+    a->kind = CK_ARG_UINT;
+    a->u = (uint64_t)v;
+    return CKPT_OK;
+}
+
+/* A length field of `width` bytes, then that many payload bytes. */
+static ckpt_status decode_sized(vm *m, size_t width, ck_pickle_arg_kind kind, ck_pickle_arg *a)
+{
+    ckpt_status s = read_u(m, width, &a->u);
+    if (s) return s;
+    a->kind = kind;
+    a->n = (size_t)a->u;
+    return take_payload(m, a->u, &a->p);
+}
+
+/* Reads the argument of `op` (nothing is pushed or executed). */
+static ckpt_status decode_arg(vm *m, uint8_t op, ck_pickle_arg *a)
+{
+    ckpt_status s;
+    memset(a, 0, sizeof *a);
+    switch (op) {
+    case OP_PROTO:
+    case OP_BININT1:
+    case OP_BINPUT:
+    case OP_BINGET:
+    case OP_EXT1: a->kind = CK_ARG_UINT; return read_u(m, 1, &a->u);
+    case OP_BININT2:
+    case OP_EXT2: a->kind = CK_ARG_UINT; return read_u(m, 2, &a->u);
+    case OP_LONG_BINPUT:
+    case OP_LONG_BINGET:
+    case OP_EXT4: a->kind = CK_ARG_UINT; return read_u(m, 4, &a->u);
+    case OP_FRAME:
+        /* the size field is read first, under the current frame's rules (Lib/pickle.py load_frame): a
+         * frame whose last bytes are the next FRAME's header is finished, not nested */
+        a->kind = CK_ARG_UINT;
+        if ((s = read_u(m, 8, &a->u))) return s;
+        if (m->in_frame && m->pos != m->frame_end)
+            return fail(m, CKPT_ERR_PICKLE, "FRAME inside an unfinished frame (the current frame ends at byte %zu)",
+                        m->frame_end);
+        return CKPT_OK;
+    case OP_BININT:
+        if ((s = read_u(m, 4, &a->u))) return s;
+        a->kind = CK_ARG_INT;
+        a->i = (int32_t)(uint32_t)a->u;
+        return CKPT_OK;
+    case OP_BINFLOAT: {
+        const uint8_t *p;
+        if ((s = take(m, 8, &p))) return s;
+        uint64_t bits = ck_be64(p);
+        memcpy(&a->f, &bits, 8);
+        a->kind = CK_ARG_FLOAT;
+        return CKPT_OK;
+    }
+    case OP_LONG1:
+        if ((s = read_u(m, 1, &a->u))) return s;
+        a->kind = CK_ARG_LONG;
+        a->n = (size_t)a->u;
+        return take(m, a->n, &a->p);
+    case OP_LONG4: {
+        if ((s = read_u(m, 4, &a->u))) return s;
+        int32_t n4 = (int32_t)(uint32_t)a->u;
+        if (n4 < 0) return fail(m, CKPT_ERR_PICKLE, "LONG4 with a negative byte count %d", n4);
+        if ((uint64_t)n4 > m->lim->max_int_bytes)
+            return fail(m, CKPT_ERR_LIMIT, "integer of %d bytes exceeds CKPT_LIMIT_MAX_INT_BYTES (%llu)", n4,
+                        (unsigned long long)m->lim->max_int_bytes);
+        a->kind = CK_ARG_LONG;
+        a->n = (size_t)n4;
+        return take_payload(m, (uint64_t)n4, &a->p);
+    }
+    case OP_SHORT_BINUNICODE:
+    case OP_SHORT_BINSTRING: return decode_sized(m, 1, CK_ARG_STR, a);
+    case OP_BINUNICODE: return decode_sized(m, 4, CK_ARG_STR, a);
+    case OP_BINUNICODE8: return decode_sized(m, 8, CK_ARG_STR, a);
+    case OP_SHORT_BINBYTES: return decode_sized(m, 1, CK_ARG_BYTES, a);
+    case OP_BINBYTES: return decode_sized(m, 4, CK_ARG_BYTES, a);
+    case OP_BINBYTES8:
+    case OP_BYTEARRAY8: return decode_sized(m, 8, CK_ARG_BYTES, a);
+    case OP_BINSTRING: {
+        if ((s = read_u(m, 4, &a->u))) return s;
+        int32_t n4 = (int32_t)(uint32_t)a->u;
+        if (n4 < 0) return fail(m, CKPT_ERR_PICKLE, "BINSTRING with a negative byte count %d", n4);
+        a->kind = CK_ARG_STR;
+        a->n = (size_t)n4;
+        return take_payload(m, (uint64_t)n4, &a->p);
+    }
+    case OP_INT:
+    case OP_LONG:
+    case OP_FLOAT:
+    case OP_STRING:
+    case OP_UNICODE:
+    case OP_PERSID: a->kind = CK_ARG_LINE; return take_line(m, &a->p, &a->n);
+    case OP_PUT:
+    case OP_GET: return decode_line_index(m, a);
+    case OP_GLOBAL:
+    case OP_INST:
+        a->kind = CK_ARG_TWO_LINES;
+        if ((s = take_line(m, &a->p, &a->n))) return s;
+        return take_line(m, &a->p2, &a->n2);
+    case OP_MARK: case OP_STOP: case OP_POP: case OP_POP_MARK: case OP_DUP: case OP_NONE: case OP_NEWTRUE:
+    case OP_NEWFALSE: case OP_EMPTY_LIST: case OP_EMPTY_TUPLE: case OP_EMPTY_DICT: case OP_EMPTY_SET:
+    case OP_LIST: case OP_TUPLE: case OP_TUPLE1: case OP_TUPLE2: case OP_TUPLE3: case OP_DICT: case OP_FROZENSET:
+    case OP_APPEND: case OP_APPENDS: case OP_SETITEM: case OP_SETITEMS: case OP_ADDITEMS: case OP_MEMOIZE:
+    case OP_STACK_GLOBAL: case OP_OBJ: case OP_REDUCE: case OP_NEWOBJ: case OP_NEWOBJ_EX: case OP_BUILD:
+    case OP_BINPERSID: case OP_NEXT_BUFFER: case OP_READONLY_BUFFER: return CKPT_OK;
+    default: return fail(m, CKPT_ERR_PICKLE, "invalid opcode 0x%02x", op);
+    }
 }
 
 /* ---- values ---- */
@@ -275,19 +431,6 @@ static ckpt_status memo_get(vm *m, uint64_t idx)
     return push(m, m->memo[idx]);
 }
 
-static ckpt_status parse_line_index(vm *m, uint64_t *idx)
-{
-    const uint8_t *p;
-    size_t n;
-    ckpt_status s = take_line(m, &p, &n);
-    if (s) return s;
-    int64_t v;
-    if (ck_parse_decimal_i64((const char *)p, n, &v) != CK_INT_OK || v < 0)
-        return fail(m, CKPT_ERR_PICKLE, "invalid memo index '%.*s'", (int)CK_MIN(n, 40), (const char *)p);
-    *idx = (uint64_t)v;
-    return CKPT_OK;
-}
-
 /* ---- globals ---- */
 
 static ckpt_status blocked(vm *m, const char *module, const char *name);
@@ -310,8 +453,16 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     const char *name = ck_arena_strndup(&m->st->arena, (const char *)np, nn);
     if (!module || !name) return oom(m);
     if (m->u->proto < 3) ck_normalize_global(&module, &name);
-    const ck_reg_entry *e = ck_registry_lookup(m->u->registry, module, name);
+    const ck_reg_entry *e = ck_view_lookup(m->view, module, name);
     if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, module, name, e, m->u->op_offset, m->u->op);
+    if (!e && strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) {
+        e = &getattr_entry; /* judged where it is used: only an Enum member by name passes */
+        if (!m->getattr_seen) {
+            m->getattr_offset = m->u->op_offset;
+            m->getattr_op = m->u->op;
+        }
+        m->getattr_seen = true;
+    }
     if (!e && m->u->mode != CK_MODE_SCAN) return blocked(m, module, name);
     ckpt_value *v;
     if (e && e->kind == CK_G_DTYPE && m->u->mode != CK_MODE_SCAN) {
@@ -319,6 +470,12 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     } else {
         v = ck_new(m->st, CKPT_KIND_GLOBAL);
         if (v) {
+            /* an alias stands for its target: nodes report the real name (copied: scope entries go away) */
+            if (e && e->target_module) {
+                module = ck_arena_strndup(&m->st->arena, e->target_module, strlen(e->target_module));
+                name = ck_arena_strndup(&m->st->arena, e->target_name, strlen(e->target_name));
+                if (!module || !name) return oom(m);
+            }
             v->u.global.module = module;
             v->u.global.name = name;
             v->u.global.entry = e;
@@ -332,78 +489,173 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
 
 static ckpt_status blocked(vm *m, const char *module, const char *name)
 {
-    ck_error_set(m->err, CKPT_ERR_BLOCKED,
-                 "global '%s.%s' is not allowed: libckpt never runs code from a checkpoint, and this name is not on "
-                 "the allowlist. If you trust the file and the global is plain data, allow it with "
-                 "ckpt_registry_add_safe_globals(reg, (const char *[]){\"%s.%s\"}, 1, err) or `--allow %s.%s`",
-                 module, name, module, name, module, name);
+    const char *why;
+    if (ck_never_allowed(module, name, &why)) {
+        /* the same two ways to allow a name, with the note that for this one they are refused */
+        ck_error_set(m->err, CKPT_ERR_BLOCKED,
+                     "global '%s.%s' is not allowed: libckpt never runs code from a checkpoint, and this name can "
+                     "never be allowed (%s): ckpt_registry_add_safe_globals(reg, (const char *[]){\"%s.%s\"}, 1, err) "
+                     "and `--allow %s.%s` refuse it. Do not load this file unless you know where it came from "
+                     "(`ckpt scan` lists its globals, `ckpt dis` shows its pickle)",
+                     module, name, why, module, name, module, name);
+    } else {
+        ck_error_set(m->err, CKPT_ERR_BLOCKED,
+                     "global '%s.%s' is not allowed: libckpt never runs code from a checkpoint, and this name is not on "
+                     "the allowlist. If you trust the file and the global is plain data, allow it (it becomes a generic "
+                     "object or call node, never executed): C: ckpt_registry_add_safe_globals(reg, (const char *[]){\"%s.%s\"}, "
+                     "1, err); CLI: --allow %s.%s",
+                     module, name, module, name, module, name);
+        const ck_optional_entry *opt = ck_optional_lookup(module, name);
+        if (opt && (opt->presets & CK_PRESET_NUMPY))
+            ck_error_append(m->err, ". For NumPy values, ckpt_registry_add_preset(reg, \"numpy\", err) or "
+                                    "`--allow-preset numpy` allows every NumPy global and turns arrays into tensors and "
+                                    "scalars into numbers");
+        else if (opt && opt->handler)
+            ck_error_append(m->err, ". libckpt has a built-in handler that turns it into a plain value: "
+                                    "ckpt_registry_enable_handlers(reg, (const char *[]){\"%s.%s\"}, 1, err) or "
+                                    "`--handler %s.%s` (or `--allow-preset stdlib`)", module, name, module, name);
+        else if (opt)
+            ck_error_append(m->err, " (`--allow-preset stdlib` allows it too)");
+        else if (strncmp(module, "numpy", 5) == 0 && (module[5] == '.' || module[5] == '\0'))
+            ck_error_append(m->err, " (`--allow-preset numpy` covers NumPy arrays, dtypes and scalars)");
+    }
     ck_error_set_global(m->err, module, name);
     return CKPT_ERR_BLOCKED;
 }
 
+/* Refuses a use of builtins.getattr; the error points at the opcode that named it, like every refusal. */
+static ckpt_status blocked_getattr(vm *m, const char *what)
+{
+    blocked(m, "builtins", "getattr");
+    ck_error_append(m->err, ". libckpt accepts getattr only as getattr(<allowed class>, '<NAME>'), the way Python "
+                            "3.11+ pickles an Enum member by name; here %s (%s at byte %llu)", what,
+                    ck_pickle_opcode_name(m->u->op), (unsigned long long)m->u->op_offset);
+    ck_error_at_offset(m->err, (int64_t)m->getattr_offset, m->getattr_op);
+    return CKPT_ERR_BLOCKED;
+}
+
+static bool public_identifier(const ckpt_value *v)
+{
+    if (!v || v->kind != CKPT_KIND_STR || v->u.s.len == 0 || v->u.s.len > 256) return false;
+    const char *p = v->u.s.ptr;
+    if (!((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z'))) return false;
+    for (size_t i = 1; i < v->u.s.len; i++)
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
+            return false;
+    return true;
+}
+
 /* ---- calls, objects, BUILD and container mutation ---- */
 
-static const char *global_label(const ckpt_value *g, char *buf, size_t cap)
+const char *ck_node_label(const ckpt_value *v, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s.%s", g->u.global.module, g->u.global.name);
+    if (v->kind == CKPT_KIND_GLOBAL) snprintf(buf, cap, "%s.%s", v->u.global.module, v->u.global.name);
+    else if ((v->kind == CKPT_KIND_OBJECT || v->kind == CKPT_KIND_CALL) && v->u.obj)
+        snprintf(buf, cap, "%s.%s", v->u.obj->module, v->u.obj->name);
+    else snprintf(buf, cap, "%s", ck_type_name(v));
     return buf;
 }
 
-/* A recorded call or object (scan mode, and allowed user globals without a native handler). */
-static ckpt_value *new_object(vm *m, ckpt_kind kind, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs)
+/* A recorded object or call of a global (scan mode, and allowed user globals without a native handler). */
+static ckpt_value *new_object(vm *m, ckpt_kind kind, const char *module, const char *name, const ck_reg_entry *e,
+                              ckpt_value *args, ckpt_value *kwargs)
 {
     ckpt_value *v = ck_new(m->st, kind);
     ck_object *o = ck_arena_zalloc(&m->st->arena, sizeof *o, _Alignof(ck_object));
     if (!v || !o) return NULL;
-    o->module = callable->u.global.module;
-    o->name = callable->u.global.name;
-    o->entry = callable->u.global.entry;
+    o->module = module;
+    o->name = name;
+    o->entry = e;
     o->args = args;
     o->kwargs = kwargs;
     v->u.obj = o;
-    char *tn = ck_arena_alloc(&m->st->arena, strlen(o->module) + strlen(o->name) + 2, 1);
-    if (!tn) return NULL;
-    sprintf(tn, "%s.%s", o->module, o->name);
-    v->type_name = tn;
+    if (kind == CKPT_KIND_OBJECT) {
+        size_t ml = strlen(module), nl = strlen(name);
+        char *tn = ck_arena_alloc(&m->st->arena, ml + nl + 2, 1);
+        if (!tn) return NULL;
+        memcpy(tn, module, ml);
+        tn[ml] = '.';
+        memcpy(tn + ml + 1, name, nl + 1);
+        v->type_name = tn; /* an instance of module.qualname; a CALL's type is unknown ("call") */
+    }
     return v;
 }
 
-static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs, bool newobj, ckpt_value **out)
+static ckpt_status add_pending(vm *m, ckpt_value *node)
+{
+    if (m->npending == m->pending_cap) {
+        ckpt_status s = grow(m, (void **)&m->pending, &m->pending_cap, m->npending + 1, sizeof *m->pending, UINT32_MAX,
+                             "objects with handlers", CKPT_LIMIT_MAX_ALLOC);
+        if (s) return s;
+    }
+    node->flags |= CK_NF_PENDING;
+    m->pending[m->npending++] = (ck_pending){node, m->u->op_offset, m->u->op};
+    return CKPT_OK;
+}
+
+typedef enum { HOW_REDUCE, HOW_NEWOBJ, HOW_INST } call_how;
+
+/* NULL when this is getattr(<allowed user class>, '<public identifier>'), else what is wrong. */
+static const char *getattr_misuse(call_how how, const ckpt_value *args)
+{
+    if (how != HOW_REDUCE) return "it is instantiated";
+    if (args->kind != CKPT_KIND_TUPLE || args->u.seq.len != 2) return "it has the wrong arguments";
+    const ckpt_value *cls = args->u.seq.items[0];
+    const ck_reg_entry *ce = cls->kind == CKPT_KIND_GLOBAL ? cls->u.global.entry : NULL;
+    if (!ce || ce == &getattr_entry || !(ce->flags & CK_RF_GENERIC) || ce->kind != CK_G_CLASS)
+        return "its object is not a class allowed with the registry";
+    if (!public_identifier(args->u.seq.items[1])) return "the attribute is not a public identifier";
+    return NULL;
+}
+
+static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs, call_how how, ckpt_value **out)
 {
     const char *opname = ck_pickle_opcode_name(m->u->op);
-    if (m->u->mode == CK_MODE_SCAN && callable->kind != CKPT_KIND_GLOBAL) {
-        /* Python would call whatever this is (a call result, a BUILD result): record and go on, so the
-         * scan still sees every global that follows. */
-        *out = ck_new(m->st, newobj ? CKPT_KIND_OBJECT : CKPT_KIND_CALL);
-        ck_object *o = ck_arena_zalloc(&m->st->arena, sizeof *o, _Alignof(ck_object));
-        if (!*out || !o) return oom(m);
-        o->module = "?";
-        o->name = "?";
-        o->args = args;
-        (*out)->u.obj = o;
-        return CKPT_OK;
+    ckpt_kind kind = how == HOW_REDUCE ? CKPT_KIND_CALL : CKPT_KIND_OBJECT;
+    m->target = callable;
+    if (m->u->mode == CK_MODE_SCAN) {
+        /* Python would call whatever this is; record it and go on, so the scan sees every global that follows */
+        bool g = callable->kind == CKPT_KIND_GLOBAL;
+        const ck_reg_entry *e = g ? callable->u.global.entry : NULL;
+        if (e == &getattr_entry && getattr_misuse(how, args)) m->getattr_bad = true;
+        if (g && how == HOW_REDUCE && e && e->kind == CK_G_CLASS) kind = CKPT_KIND_OBJECT;
+        *out = new_object(m, kind, g ? callable->u.global.module : "?", g ? callable->u.global.name : "?", e, args, kwargs);
+        return *out ? CKPT_OK : oom(m);
     }
     if (callable->kind != CKPT_KIND_GLOBAL)
         return fail(m, CKPT_ERR_PICKLE, "%s target is a %s, not a global: only allowed globals can be called", opname,
                     ck_type_name(callable));
-    if (args->kind != CKPT_KIND_TUPLE && m->u->mode != CK_MODE_SCAN)
+    if (args->kind != CKPT_KIND_TUPLE)
         return fail(m, CKPT_ERR_PICKLE, "%s arguments must be a tuple, got %s", opname, ck_type_name(args));
-    if (kwargs && kwargs->kind != CKPT_KIND_DICT && m->u->mode != CK_MODE_SCAN)
+    if (kwargs && kwargs->kind != CKPT_KIND_DICT)
         return fail(m, CKPT_ERR_PICKLE, "%s keyword arguments must be a dict, got %s", opname, ck_type_name(kwargs));
     const ck_reg_entry *e = callable->u.global.entry;
-    if (m->u->mode == CK_MODE_SCAN || !e) {
-        *out = new_object(m, newobj ? CKPT_KIND_OBJECT : CKPT_KIND_CALL, callable, args, kwargs);
+    char label[512];
+    if (!e)
+        return fail(m, CKPT_ERR_PICKLE, "'%s' cannot be used with %s", ck_node_label(callable, label, sizeof label), opname);
+    if (e == &getattr_entry) {
+        const char *why = getattr_misuse(how, args);
+        if (why) return blocked_getattr(m, why);
+        ckpt_value *cls = args->u.seq.items[0], *attr = args->u.seq.items[1];
+        const ck_reg_entry *ce = cls->u.global.entry;
+        *out = new_object(m, CKPT_KIND_OBJECT, cls->u.global.module, cls->u.global.name, ce, NULL, NULL);
+        if (!*out) return oom(m);
+        (*out)->u.obj->state = attr; /* the member name */
+        return ce->handler ? add_pending(m, *out) : CKPT_OK;
+    }
+    ck_call_fn fn = how == HOW_NEWOBJ ? e->newobj : e->call;
+    if (fn) {
+        ckpt_status s = fn(m->u, e, args, kwargs, out, m->err);
+        if (s) return s;
         return *out ? CKPT_OK : oom(m);
     }
-    ck_call_fn fn = newobj ? e->newobj : e->call;
-    if (!fn) {
-        char label[256];
-        return fail(m, CKPT_ERR_PICKLE, "global '%s' cannot be used with %s", global_label(callable, label, sizeof label),
+    if (!(e->flags & CK_RF_GENERIC) || (e->kind != CK_G_CLASS && e->kind != CK_G_FUNCTION))
+        return fail(m, CKPT_ERR_PICKLE, "global '%s' cannot be used with %s", ck_node_label(callable, label, sizeof label),
                     opname);
-    }
-    ckpt_status s = fn(m->u, e, args, kwargs, out, m->err);
-    if (s) return s;
-    return *out ? CKPT_OK : oom(m);
+    if (how == HOW_REDUCE && e->kind == CK_G_CLASS) kind = CKPT_KIND_OBJECT;
+    *out = new_object(m, kind, callable->u.global.module, callable->u.global.name, e, args, kwargs);
+    if (!*out) return oom(m);
+    return e->handler ? add_pending(m, *out) : CKPT_OK;
 }
 
 /* Shallow-merges dict `src` into *dst (created on first use): Python's inst.__dict__.update(state). */
@@ -431,8 +683,16 @@ static bool is_dict_subclass_with_dict(const ckpt_value *v)
     return v->kind == CKPT_KIND_DICT && v->type_name != NULL;
 }
 
+/* An OBJECT/CALL node that accepts BUILD and items: any in scan mode, else one from an allowed entry. */
+static bool is_open_object(const vm *m, const ckpt_value *v)
+{
+    if (v->kind != CKPT_KIND_OBJECT && v->kind != CKPT_KIND_CALL) return false;
+    return m->u->mode == CK_MODE_SCAN || v->u.obj->entry != NULL;
+}
+
 static ckpt_status build(vm *m, ckpt_value *inst, ckpt_value *state)
 {
+    m->target = inst;
     if (m->u->mode == CK_MODE_SCAN) {
         if (inst->kind == CKPT_KIND_OBJECT || inst->kind == CKPT_KIND_CALL) inst->u.obj->state = state;
         return CKPT_OK;
@@ -447,16 +707,23 @@ static ckpt_status build(vm *m, ckpt_value *inst, ckpt_value *state)
             state = d;
         }
     }
-    if (inst->kind == CKPT_KIND_OBJECT) {
+    if (is_open_object(m, inst)) {
         ck_object *o = inst->u.obj;
         if (state->kind == CKPT_KIND_DICT) {
+            if (o->state && o->state->kind != CKPT_KIND_DICT)
+                return fail(m, CKPT_ERR_PICKLE, "BUILD with a dict state on a %s that already has a non-dict state",
+                            ck_type_name(inst));
             ckpt_status s = merge_attrs(m, &o->state, state);
             if (s) return s;
         } else if (state->kind != CKPT_KIND_NONE) {
             if (o->state) return fail(m, CKPT_ERR_PICKLE, "second BUILD with a non-dict state on %s", ck_type_name(inst));
-            o->state = state;
+            o->state = state; /* what __setstate__ would receive, kept as is */
         }
-        if (slotstate && slotstate->kind != CKPT_KIND_NONE) return merge_attrs(m, &o->state, slotstate);
+        if (slotstate && slotstate->kind != CKPT_KIND_NONE) {
+            if (o->state && o->state->kind != CKPT_KIND_DICT)
+                return fail(m, CKPT_ERR_PICKLE, "BUILD slot state on a %s with a non-dict state", ck_type_name(inst));
+            return merge_attrs(m, &o->state, slotstate);
+        }
         return CKPT_OK;
     }
     if (is_dict_subclass_with_dict(inst)) {
@@ -486,9 +753,9 @@ static ckpt_status object_items(vm *m, ckpt_value *obj, bool dict_items, ckpt_va
 /* The list APPEND(S) adds to: a list, or an allowed object's item list. Type-checked (CVE-2026-24747). */
 static ckpt_status append_target(vm *m, ckpt_value *target, ckpt_value **list)
 {
+    m->target = target;
     if (target->kind == CKPT_KIND_LIST) { *list = target; return CKPT_OK; }
-    if (target->kind == CKPT_KIND_OBJECT && (m->u->mode == CK_MODE_SCAN || target->u.obj->entry))
-        return object_items(m, target, false, list);
+    if (is_open_object(m, target)) return object_items(m, target, false, list);
     if (m->u->mode == CK_MODE_SCAN) { *list = NULL; return CKPT_OK; }
     return fail(m, CKPT_ERR_PICKLE, "%s on a %s: only lists and objects of allowed classes can be appended to",
                 ck_pickle_opcode_name(m->u->op), ck_type_name(target));
@@ -496,9 +763,9 @@ static ckpt_status append_target(vm *m, ckpt_value *target, ckpt_value **list)
 
 static ckpt_status setitem_target(vm *m, ckpt_value *target, ckpt_value **dict)
 {
+    m->target = target;
     if (target->kind == CKPT_KIND_DICT) { *dict = target; return CKPT_OK; }
-    if (target->kind == CKPT_KIND_OBJECT && (m->u->mode == CK_MODE_SCAN || target->u.obj->entry))
-        return object_items(m, target, true, dict);
+    if (is_open_object(m, target)) return object_items(m, target, true, dict);
     if (m->u->mode == CK_MODE_SCAN) { *dict = NULL; return CKPT_OK; }
     return fail(m, CKPT_ERR_PICKLE, "%s on a %s: only dicts and objects of allowed classes can have items set",
                 ck_pickle_opcode_name(m->u->op), ck_type_name(target));
@@ -532,20 +799,19 @@ static ckpt_status build_seq(vm *m, ckpt_kind kind, size_t first, size_t n)
     return push(m, v);
 }
 
-/* ---- the loop ---- */
-
-static ckpt_status read_u(vm *m, size_t n, uint64_t *out)
+/* A tuple of the n stack items at first (INST/OBJ arguments). */
+static ckpt_value *tuple_of(vm *m, size_t first, size_t n)
 {
-    const uint8_t *p;
-    ckpt_status s = take(m, n, &p);
-    if (s) return s;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-    *out = v;
-    return CKPT_OK;
+    ckpt_value *t = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
+    if (!t) return NULL;
+    if (n) memcpy(t->u.seq.items, m->stack + first, n * sizeof *m->stack);
+    t->u.seq.len = (uint32_t)n;
+    return t;
 }
 
-static ckpt_status step(vm *m, uint8_t op, bool *stop);
+/* ---- the loop ---- */
+
+static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop);
 
 ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t *pos, ckpt_value **result,
                         ckpt_error *err)
@@ -560,8 +826,17 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
     m.pos = *pos;
     m.err = err;
     u->proto = 0;
-    ckpt_status s = CKPT_OK;
+    u->getattr_enum_only = false;
     if (m.pos > len) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "start offset past the end of the pickle");
+    ck_reg_view local;
+    if (u->view) {
+        m.view = u->view;
+    } else {
+        ckpt_status vs = ck_registry_view_acquire(&local, u->registry, err);
+        if (vs) return vs;
+        m.view = &local;
+    }
+    ckpt_status s = CKPT_OK;
     m.none = ck_new(m.st, CKPT_KIND_NONE);
     m.yes = ck_new_bool(m.st, true);
     m.no = ck_new_bool(m.st, false);
@@ -569,6 +844,7 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
     uint64_t ops = 0;
     bool stop = false;
     int err_op = -1; /* the opcode to name in an error; -1 for errors between opcodes */
+    ck_pickle_arg arg;
     while (!s && !stop) {
         u->op_offset = m.pos;
         err_op = -1;
@@ -582,45 +858,51 @@ ckpt_status ck_unpickle(ck_unpickler *u, const uint8_t *data, size_t len, size_t
                      (unsigned long long)m.lim->max_opcodes);
             break;
         }
-        u->op_offset = m.pos;
         uint8_t op = m.data[m.pos++];
         u->op = op;
         err_op = op;
-        s = step(&m, op, &stop);
+        m.target = NULL;
+        s = decode_arg(&m, op, &arg);
+        if (!s) s = step(&m, op, &arg, &stop);
+        if (!s && u->on_op) u->on_op(u->on_op_ctx, u->op_offset, op, &arg, m.sp, m.nmarks, m.target);
     }
     if (s) {
         ck_error_at_offset(err, (int64_t)u->op_offset, err_op);
+        *pos = (size_t)u->op_offset;
     } else {
-        *result = m.stack[0];
+        *result = m.stack[m.sp - 1];
         *pos = m.pos;
+        bool leaked = m.getattr_seen && ck_reaches_entry(m.st, *result, &getattr_entry);
+        if (u->mode == CK_MODE_SCAN) {
+            u->getattr_enum_only = m.getattr_seen && !m.getattr_bad && !leaked;
+        } else if (leaked) {
+            u->op = OP_STOP;
+            s = blocked_getattr(&m, "the getattr function itself is part of the result");
+        }
+        if (!s && m.npending) s = ck_run_handlers(u, m.pending, m.npending, err);
     }
+    if (!u->view) ck_registry_view_release(&local);
     free(m.stack);
     free(m.marks);
     free(m.memo);
+    free(m.pending);
     ck_arena_uncharge(&m.st->arena, m.charged);
     return s;
 }
 
-static ckpt_status step(vm *m, uint8_t op, bool *stop)
+static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
 {
     ckpt_status s = CKPT_OK;
-    const uint8_t *p = NULL;
-    size_t n = 0, first = 0;
-    uint64_t x = 0;
+    const uint8_t *p = arg->p;
+    size_t n = arg->n, first = 0;
+    uint64_t x = arg->u;
     ckpt_value *a = NULL, *b = NULL, *c = NULL, *v = NULL;
     switch (op) {
     case OP_PROTO:
-        if ((s = read_u(m, 1, &x))) return s;
         if (x > 5) return fail(m, CKPT_ERR_PICKLE, "unsupported pickle protocol %llu (0-5 exist)", (unsigned long long)x);
         m->u->proto = (int)x;
         return CKPT_OK;
     case OP_FRAME:
-        /* the size field is read first, under the current frame's rules (Lib/pickle.py load_frame): a
-         * frame whose last bytes are the next FRAME's header is finished, not nested */
-        if ((s = read_u(m, 8, &x))) return s;
-        if (m->in_frame && m->pos != m->frame_end)
-            return fail(m, CKPT_ERR_PICKLE, "FRAME inside an unfinished frame (the current frame ends at byte %zu)",
-                        m->frame_end);
         if (x > m->len - m->pos)
             return fail(m, CKPT_ERR_PICKLE, "frame of %llu bytes but only %zu remain", (unsigned long long)x,
                         m->len - m->pos);
@@ -628,6 +910,12 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         m->frame_end = m->pos + (size_t)x;
         return CKPT_OK;
     case OP_STOP:
+        if (m->u->mode == CK_MODE_SCAN) {
+            /* Python's STOP pops the top value and ignores the rest: so does a scan */
+            if (m->sp == 0) return fail(m, CKPT_ERR_PICKLE, "STOP with an empty stack");
+            *stop = true;
+            return CKPT_OK;
+        }
         if (m->nmarks) return fail(m, CKPT_ERR_PICKLE, "STOP with %zu MARK(s) still open", m->nmarks);
         if (m->sp == 0) return fail(m, CKPT_ERR_PICKLE, "STOP with an empty stack");
         if (m->sp != 1) return fail(m, CKPT_ERR_PICKLE, "STOP with %zu values on the stack (exactly 1 expected)", m->sp);
@@ -657,46 +945,18 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
     case OP_NEWTRUE: return push(m, m->yes);
     case OP_NEWFALSE: return push(m, m->no);
     case OP_BININT1:
-        if ((s = read_u(m, 1, &x))) return s;
-        return push(m, new_int(m, (int64_t)x));
-    case OP_BININT2:
-        if ((s = read_u(m, 2, &x))) return s;
-        return push(m, new_int(m, (int64_t)x));
-    case OP_BININT:
-        if ((s = read_u(m, 4, &x))) return s;
-        return push(m, new_int(m, (int32_t)(uint32_t)x));
+    case OP_BININT2: return push(m, new_int(m, (int64_t)x));
+    case OP_BININT: return push(m, new_int(m, arg->i));
     case OP_LONG1:
-        if ((s = read_u(m, 1, &x))) return s;
-        if ((s = take(m, (size_t)x, &p))) return s;
-        return push_int_le(m, p, (size_t)x);
-    case OP_LONG4: {
-        if ((s = read_u(m, 4, &x))) return s;
-        int32_t n4 = (int32_t)(uint32_t)x;
-        if (n4 < 0) return fail(m, CKPT_ERR_PICKLE, "LONG4 with a negative byte count %d", n4);
-        if ((uint64_t)n4 > m->lim->max_int_bytes)
-            return fail(m, CKPT_ERR_LIMIT, "integer of %d bytes exceeds CKPT_LIMIT_MAX_INT_BYTES (%llu)", n4,
-                        (unsigned long long)m->lim->max_int_bytes);
-        if ((s = take_payload(m, (uint64_t)n4, &p))) return s;
-        return push_int_le(m, p, (size_t)n4);
-    }
+    case OP_LONG4: return push_int_le(m, p, n);
     case OP_INT:
-        if ((s = take_line(m, &p, &n))) return s;
         if (n == 2 && p[0] == '0' && (p[1] == '0' || p[1] == '1')) return push(m, p[1] == '1' ? m->yes : m->no);
         return push_decimal(m, p, n);
     case OP_LONG:
-        if ((s = take_line(m, &p, &n))) return s;
         if (n && p[n - 1] == 'L') n--;
         return push_decimal(m, p, n);
-    case OP_BINFLOAT:
-        if ((s = take(m, 8, &p))) return s;
-        {
-            uint64_t bits = ck_be64(p);
-            double d;
-            memcpy(&d, &bits, 8);
-            return push(m, ck_new_float(m->st, d));
-        }
+    case OP_BINFLOAT: return push(m, ck_new_float(m->st, arg->f));
     case OP_FLOAT: {
-        if ((s = take_line(m, &p, &n))) return s;
         double d;
         if (!ck_parse_float((const char *)p, n, &d))
             return fail(m, CKPT_ERR_PICKLE, "invalid float text '%.*s'", (int)CK_MIN(n, 40), (const char *)p);
@@ -705,39 +965,15 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
 
     /* ---- strings ---- */
     case OP_SHORT_BINUNICODE:
-        if ((s = read_u(m, 1, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push_str(m, p, (size_t)x);
     case OP_BINUNICODE:
-        if ((s = read_u(m, 4, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push_str(m, p, (size_t)x);
     case OP_BINUNICODE8:
-        if ((s = read_u(m, 8, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push_str(m, p, (size_t)x);
+    case OP_SHORT_BINSTRING: /* Python 2 str: torch.load decodes it with encoding='utf-8' */
+    case OP_BINSTRING: return push_str(m, p, n);
     case OP_SHORT_BINBYTES:
-        if ((s = read_u(m, 1, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, (size_t)x));
     case OP_BINBYTES:
-        if ((s = read_u(m, 4, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, (size_t)x));
-    case OP_BINBYTES8:
-        if ((s = read_u(m, 8, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, (size_t)x));
-    case OP_BYTEARRAY8:
-        if ((s = read_u(m, 8, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTEARRAY, p, (size_t)x));
-    case OP_SHORT_BINSTRING:
-        /* Python 2 str: torch.load decodes it with encoding='utf-8' */
-        if ((s = read_u(m, 1, &x)) || (s = take_payload(m, x, &p))) return s;
-        return push_str(m, p, (size_t)x);
-    case OP_BINSTRING: {
-        if ((s = read_u(m, 4, &x))) return s;
-        int32_t n4 = (int32_t)(uint32_t)x;
-        if (n4 < 0) return fail(m, CKPT_ERR_PICKLE, "BINSTRING with a negative byte count %d", n4);
-        if ((s = take_payload(m, (uint64_t)n4, &p))) return s;
-        return push_str(m, p, (size_t)n4);
-    }
+    case OP_BINBYTES8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, n));
+    case OP_BYTEARRAY8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTEARRAY, p, n));
     case OP_STRING: {
-        if ((s = take_line(m, &p, &n))) return s;
         uint8_t *buf = malloc(n + 1);
         if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
         long r = ck_unescape_string(p, n, buf);
@@ -747,7 +983,6 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         return s;
     }
     case OP_UNICODE: {
-        if ((s = take_line(m, &p, &n))) return s;
         size_t cap;
         if (ck_mul_overflow_size(n, 4, &cap)) return oom(m);
         uint8_t *buf = malloc(cap + 1);
@@ -833,32 +1068,15 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
 
     /* ---- memo ---- */
     case OP_BINPUT:
-        if ((s = read_u(m, 1, &x))) return s;
-        return memo_put(m, x);
     case OP_LONG_BINPUT:
-        if ((s = read_u(m, 4, &x))) return s;
-        return memo_put(m, x);
-    case OP_PUT:
-        if ((s = parse_line_index(m, &x))) return s;
-        return memo_put(m, x);
+    case OP_PUT: return memo_put(m, x);
     case OP_MEMOIZE: return memo_put(m, m->memo_count);
     case OP_BINGET:
-        if ((s = read_u(m, 1, &x))) return s;
-        return memo_get(m, x);
     case OP_LONG_BINGET:
-        if ((s = read_u(m, 4, &x))) return s;
-        return memo_get(m, x);
-    case OP_GET:
-        if ((s = parse_line_index(m, &x))) return s;
-        return memo_get(m, x);
+    case OP_GET: return memo_get(m, x);
 
     /* ---- globals and calls ---- */
-    case OP_GLOBAL: {
-        const uint8_t *mp, *np;
-        size_t mn, nn;
-        if ((s = take_line(m, &mp, &mn)) || (s = take_line(m, &np, &nn))) return s;
-        return push_global(m, mp, mn, np, nn, NULL);
-    }
+    case OP_GLOBAL: return push_global(m, p, n, arg->p2, arg->n2, NULL);
     case OP_STACK_GLOBAL:
         if ((s = pop(m, &b)) || (s = pop(m, &a))) return s;
         if (a->kind != CKPT_KIND_STR || b->kind != CKPT_KIND_STR)
@@ -866,46 +1084,40 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
                         ck_type_name(b));
         return push_global(m, (const uint8_t *)a->u.s.ptr, a->u.s.len, (const uint8_t *)b->u.s.ptr, b->u.s.len, NULL);
     case OP_INST: {
-        const uint8_t *mp, *np;
-        size_t mn, nn;
-        if ((s = take_line(m, &mp, &mn)) || (s = take_line(m, &np, &nn))) return s;
+        size_t count = 0;
         /* the class is resolved (and refused if not allowed) before anything else happens, its
          * arguments' MARK included (Python's load_inst calls find_class before pop_mark) */
         size_t saved = m->sp;
-        if ((s = push_global(m, mp, mn, np, nn, &c))) return s;
+        if ((s = push_global(m, p, n, arg->p2, arg->n2, &c))) return s;
         m->sp = saved;
-        if ((s = pop_mark(m, &first, &n))) return s;
-        ckpt_value *args = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
+        if ((s = pop_mark(m, &first, &count))) return s;
+        ckpt_value *args = tuple_of(m, first, count);
         if (!args) return oom(m);
-        if (n) memcpy(args->u.seq.items, m->stack + first, n * sizeof *m->stack);
-        args->u.seq.len = (uint32_t)n;
         m->sp = first;
-        if ((s = call(m, c, args, NULL, false, &v))) return s;
+        if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;
         return push(m, v);
     }
     case OP_OBJ: {
         if ((s = pop_mark(m, &first, &n))) return s;
         if (n == 0) return fail(m, CKPT_ERR_PICKLE, "OBJ with no class after its MARK");
         c = m->stack[first];
-        ckpt_value *args = ck_new_seq(m->st, CKPT_KIND_TUPLE, n - 1);
+        ckpt_value *args = tuple_of(m, first + 1, n - 1);
         if (!args) return oom(m);
-        if (n > 1) memcpy(args->u.seq.items, m->stack + first + 1, (n - 1) * sizeof *m->stack);
-        args->u.seq.len = (uint32_t)(n - 1);
         m->sp = first;
-        if ((s = call(m, c, args, NULL, false, &v))) return s;
+        if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;
         return push(m, v);
     }
     case OP_REDUCE:
         if ((s = pop(m, &b)) || (s = pop(m, &a))) return s;
-        if ((s = call(m, a, b, NULL, false, &v))) return s;
+        if ((s = call(m, a, b, NULL, HOW_REDUCE, &v))) return s;
         return push(m, v);
     case OP_NEWOBJ:
         if ((s = pop(m, &b)) || (s = pop(m, &a))) return s;
-        if ((s = call(m, a, b, NULL, true, &v))) return s;
+        if ((s = call(m, a, b, NULL, HOW_NEWOBJ, &v))) return s;
         return push(m, v);
     case OP_NEWOBJ_EX:
         if ((s = pop(m, &c)) || (s = pop(m, &b)) || (s = pop(m, &a))) return s;
-        if ((s = call(m, a, b, c, true, &v))) return s;
+        if ((s = call(m, a, b, c, HOW_NEWOBJ, &v))) return s;
         return push(m, v);
     case OP_BUILD:
         if ((s = pop(m, &b)) || (s = top(m, &a))) return s;
@@ -913,7 +1125,6 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
     case OP_BINPERSID:
     case OP_PERSID:
         if (op == OP_PERSID) {
-            if ((s = take_line(m, &p, &n))) return s;
             if (!ck_utf8_valid(p, n, false)) return fail(m, CKPT_ERR_PICKLE, "PERSID argument is not ASCII text");
             a = ck_new_bytes_kind(m->st, CKPT_KIND_STR, p, n);
             if (!a) return oom(m);
@@ -926,11 +1137,24 @@ static ckpt_status step(vm *m, uint8_t op, bool *stop)
         return push(m, v);
     case OP_EXT1:
     case OP_EXT2:
-    case OP_EXT4:
-        if ((s = read_u(m, op == OP_EXT1 ? 1 : op == OP_EXT2 ? 2 : 4, &x))) return s;
-        return fail(m, CKPT_ERR_BLOCKED,
-                    "extension code %llu (copyreg extension registry) is not registered: libckpt resolves no EXT codes",
-                    (unsigned long long)x);
+    case OP_EXT4: {
+        char name[48];
+        snprintf(name, sizeof name, "_extension_registry[%llu]", (unsigned long long)x);
+        if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, "copyreg", name, NULL, m->u->op_offset, op);
+        if (m->u->mode == CK_MODE_SCAN) {
+            v = ck_new(m->st, CKPT_KIND_GLOBAL);
+            if (!v) return oom(m);
+            v->u.global.module = "copyreg";
+            v->u.global.name = "_extension_registry";
+            return push(m, v);
+        }
+        s = fail(m, CKPT_ERR_BLOCKED,
+                 "extension code %llu (copyreg extension registry) is not allowed: libckpt resolves no EXT codes, so "
+                 "no registry entry can admit it",
+                 (unsigned long long)x);
+        ck_error_set_global(m->err, "copyreg", name);
+        return s;
+    }
     case OP_NEXT_BUFFER:
         return fail(m, CKPT_ERR_UNSUPPORTED,
                     "NEXT_BUFFER: the pickle expects out-of-band buffers (protocol 5 buffer_callback), which a "

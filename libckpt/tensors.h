@@ -10,6 +10,7 @@
 /* Storage flags. */
 #define CK_SF_RESOLVED 0x1u /* data points at the record's bytes (or a copy of them) */
 #define CK_SF_UNTYPED 0x2u  /* named by torch.UntypedStorage: a byte buffer that tensors view with any dtype */
+#define CK_SF_INLINE 0x4u   /* bytes carried inside the pickle (a NumPy array), not a storage record: no key */
 
 struct ckpt_storage {
     const char *key;      /* record name under <prefix>/data/ */

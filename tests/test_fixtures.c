@@ -3,6 +3,11 @@
  * (tests/fixtures/data/<name>.json, written by ref_inspect.py from torch.load) field by field:
  * shapes, strides, offsets, storage keys and sizes, values, and XXH3 digests of every tensor's
  * elements. CKPT_FIXTURE_DIR points the suite at freshly generated fixtures (the CI interop run).
+ *
+ * A fixture that needs globals outside the default allowlist has a sidecar <name>.allow (lines
+ * `allow MODULE.NAME`, `preset NAME`, `handler MODULE.NAME`, `#` comments): it is compared using a
+ * registry built from those lines, and the default registry must refuse it, naming a global that the
+ * sidecar allows.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -68,6 +73,33 @@ static int json_diff(json_t *a, json_t *b, char *path, size_t cap)
     return !json_equal(a, b);
 }
 
+/* The registry a fixture's <name>.allow sidecar asks for, or NULL (the default registry) when it has none. */
+static ckpt_registry *sidecar_registry(const char *name)
+{
+    char path[4096], line[1024];
+    snprintf(path, sizeof path, "%s/%s.allow", fixture_dir(), name);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    ckpt_registry *r = ckpt_registry_new(0);
+    ckpt_error *err = ckpt_error_new();
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#') continue;
+        char *arg = strchr(line, ' ');
+        ck_assert_msg(arg != NULL, "%s: bad line '%s'", path, line);
+        *arg++ = '\0';
+        const char *a = arg;
+        ckpt_status s = strcmp(line, "allow") == 0     ? ckpt_registry_add_safe_globals(r, &a, 1, err)
+                        : strcmp(line, "preset") == 0  ? ckpt_registry_add_preset(r, a, err)
+                        : strcmp(line, "handler") == 0 ? ckpt_registry_enable_handlers(r, &a, 1, err)
+                                                       : CKPT_ERR_INVALID_ARG;
+        ck_assert_msg(s == CKPT_OK, "%s: '%s %s': %s", path, line, a, ckpt_error_message(err));
+    }
+    fclose(f);
+    ckpt_error_free(err);
+    return r;
+}
+
 static void check_fixture(const char *name)
 {
     char pt[4096], ref_path[4096];
@@ -79,7 +111,20 @@ static void check_fixture(const char *name)
 
     ckpt_error *err = ckpt_error_new();
     ckpt_checkpoint *ck = NULL;
-    ckpt_status s = ckpt_load_file(pt, NULL, &ck, err);
+    ckpt_registry *reg = sidecar_registry(name);
+    ckpt_load_options *o = ckpt_load_options_new();
+    ckpt_load_options_set_registry(o, reg);
+    if (reg) {
+        /* refused by default, naming a global the sidecar allows */
+        ck_assert_int_eq(ckpt_load_file(pt, NULL, &ck, err), CKPT_ERR_BLOCKED);
+        const char *g = ckpt_error_global(err), *dot = g ? strrchr(g, '.') : NULL;
+        ck_assert_msg(dot != NULL, "%s: no refused global in '%s'", pt, ckpt_error_message(err));
+        char module[512];
+        snprintf(module, sizeof module, "%.*s", (int)(dot - g), g);
+        ck_assert_msg(ckpt_registry_is_allowed(reg, module, dot + 1), "%s: refused '%s', which %s.allow does not allow",
+                      pt, g, name);
+    }
+    ckpt_status s = ckpt_load_file(pt, o, &ck, err);
     ck_assert_msg(s == CKPT_OK, "%s: %s", pt, ckpt_error_message(err));
     char *text = NULL;
     ck_assert_int_eq(ckpt_checkpoint_to_json(ck, name, 0, &text, err), CKPT_OK);
@@ -108,7 +153,6 @@ static void check_fixture(const char *name)
     }
 
     /* mmap mode and metadata-only mode agree with the copying load */
-    ckpt_load_options *o = ckpt_load_options_new();
     ckpt_load_options_set_flags(o, CKPT_LOAD_MMAP);
     ckpt_checkpoint *mm = NULL;
     ck_assert_int_eq(ckpt_load_file(pt, o, &mm, err), CKPT_OK);
@@ -132,6 +176,7 @@ static void check_fixture(const char *name)
     json_decref(ref);
     ckpt_checkpoint_free(ck);
     ckpt_error_free(err);
+    ckpt_registry_free(reg);
 }
 
 START_TEST(all_fixtures_match_torch)

@@ -16,10 +16,18 @@ static void usage(FILE *f)
             "usage: ckpt <command> [options]\n"
             "\n"
             "commands:\n"
-            "  inspect FILE [--json]   list tensors and values of a checkpoint, running nothing\n"
-            "  version                 print the library version\n"
+            "  inspect FILE [--json] [--mmap]    list tensors and values of a checkpoint, running nothing\n"
+            "  scan PATH... [-r] [--json]        list the globals every pickle of each file references, and\n"
+            "                                    whether the registry allows them\n"
+            "  dis FILE                          disassemble every pickle of a file\n"
+            "  version                           print the library version\n"
             "\n"
-            "exit status: 0 success, 1 a global was refused, 2 malformed input or I/O error\n");
+            "inspect, scan and dis take the registry options:\n"
+            "  --allow MODULE.NAME        allow a global as plain data (OLD.NAME=NEW.NAME: under an old name)\n"
+            "  --allow-preset numpy       NumPy arrays -> tensors, scalars -> numbers (also: stdlib)\n"
+            "  --handler MODULE.NAME      allow a global with libckpt's built-in handler for it\n"
+            "\n"
+            "exit status: 0 success, 1 a global was refused (scan: not allowed), 2 malformed input or I/O error\n");
 }
 
 int main(int argc, char **argv)
@@ -30,6 +38,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "scan") == 0) return cmd_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "dis") == 0) return cmd_dis(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("ckpt %s\n", ckpt_version_string());
         return EXIT_CLEAN;

@@ -44,12 +44,27 @@ static ckpt_walk_action print_value(const char *path, size_t len, const ckpt_val
         break;
     case CKPT_KIND_BYTES:
     case CKPT_KIND_BYTEARRAY: ckpt_value_str(v, &n); snprintf(val, sizeof val, "<%zu bytes>", n); break;
-    case CKPT_KIND_DTYPE: snprintf(val, sizeof val, "torch.%s", ckpt_dtype_name(ckpt_value_dtype(v))); break;
+    case CKPT_KIND_DTYPE:
+        snprintf(val, sizeof val, "%s%s", strcmp(ckpt_value_type_name(v), "torch.dtype") == 0 ? "torch." : "",
+                 ckpt_dtype_name(ckpt_value_dtype(v)));
+        break;
+    case CKPT_KIND_COMPLEX: {
+        double re, im;
+        ckpt_value_complex(v, &re, &im);
+        snprintf(val, sizeof val, "(%.17g%+.17gj)", re, im);
+        break;
+    }
     case CKPT_KIND_LIST:
     case CKPT_KIND_TUPLE:
     case CKPT_KIND_DICT:
     case CKPT_KIND_SET:
     case CKPT_KIND_FROZENSET: snprintf(val, sizeof val, "len %zu", ckpt_value_len(v)); break;
+    case CKPT_KIND_GLOBAL:
+    case CKPT_KIND_CALL:
+        snprintf(val, sizeof val, "%s.%s%s", ckpt_value_global_module(v), ckpt_value_global_name(v),
+                 k == CKPT_KIND_CALL ? "(...) (recorded, not called)" : "");
+        break;
+    case CKPT_KIND_OBJECT: snprintf(val, sizeof val, "(object: args, state and items below)"); break;
     default: break;
     }
     if (x->count++ == 0) printf("\n%-40s %-28s %s\n", "VALUE", "TYPE", "");
@@ -62,7 +77,14 @@ int cmd_inspect(int argc, char **argv)
     const char *file = NULL;
     bool json = false;
     unsigned flags = 0;
+    cli_allow allow = {0};
     for (int i = 1; i < argc; i++) {
+        int r = cli_allow_option(&allow, "inspect", argc, argv, &i);
+        if (r < 0) {
+            cli_allow_free(&allow);
+            return EXIT_ERROR;
+        }
+        if (r > 0) continue;
         if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--mmap") == 0) flags |= CKPT_LOAD_MMAP;
         else if (argv[i][0] == '-' && argv[i][1]) {
@@ -75,7 +97,7 @@ int cmd_inspect(int argc, char **argv)
         }
     }
     if (!file) {
-        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--mmap]\n");
+        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--mmap] " CLI_ALLOW_USAGE "\n");
         return EXIT_ERROR;
     }
     ckpt_error *err = ckpt_error_new();
@@ -85,6 +107,7 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_ERROR;
     }
     ckpt_load_options_set_flags(opts, flags);
+    cli_allow_apply(&allow, opts);
     ckpt_checkpoint *ck = NULL;
     ckpt_status s = ckpt_load_file(file, opts, &ck, err);
     int rc = EXIT_CLEAN;
@@ -136,5 +159,6 @@ int cmd_inspect(int argc, char **argv)
     ckpt_checkpoint_free(ck);
     ckpt_load_options_free(opts);
     ckpt_error_free(err);
+    cli_allow_free(&allow);
     return rc;
 }

@@ -3,6 +3,7 @@
 #   1. install the Debian packages the tests need (torch, Check, libzip, clang)
 #   2. build and run every test suite in a normal build
 #   3. build and run them again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3b. the threaded registry suites under ThreadSanitizer (build-tsan)
 #   4. interop: regenerate the fixtures with real torch and compare libckpt's view with torch's
 #   5. fuzz smoke: each libFuzzer harness for a short bounded time on its corpus
 set -eu
@@ -23,6 +24,12 @@ step "ASan + UBSan build"
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes "$jobs"
+
+step "ThreadSanitizer build (registry shared by threads, thread-local scopes)"
+[ -d build-tsan ] || meson setup build-tsan -Db_sanitize=thread -Dbuildtype=debug
+ninja -C build-tsan
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    meson test -C build-tsan --print-errorlogs registry registry_threads
 
 step "interop with real torch"
 tmp=$(mktemp -d)

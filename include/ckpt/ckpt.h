@@ -21,5 +21,6 @@
 #include "value.h"
 #include "registry.h"
 #include "checkpoint.h"
+#include "scan.h"
 
 #endif

@@ -41,7 +41,7 @@ typedef enum ckpt_kind {
     CKPT_KIND_DEVICE,    /* a torch.device; ckpt_value_str gives "cpu", "cuda:0" */
     CKPT_KIND_GLOBAL,    /* an allowed global used as a value and not called (a class, a qscheme...) */
     CKPT_KIND_OBJECT,    /* an instance of an allowed class: class name + args + state + items */
-    CKPT_KIND_CALL       /* the recorded (never performed) call of an allowed function */
+    CKPT_KIND_CALL       /* the recorded (never performed) call of an allowed function; type name "call" */
 } ckpt_kind;
 
 CKPT_API ckpt_kind ckpt_value_kind(const ckpt_value *v);
