@@ -246,3 +246,56 @@ uint64_t ckpt_storage_numel(const ckpt_storage *s) { return s ? s->numel : 0; }
 uint64_t ckpt_storage_nbytes(const ckpt_storage *s) { return s ? s->nbytes : 0; }
 const char *ckpt_storage_location(const ckpt_storage *s) { return s ? s->location : NULL; }
 const void *ckpt_storage_data(const ckpt_storage *s) { return s ? s->data : NULL; }
+
+const char *ckpt_tensor_device(const ckpt_tensor *t)
+{
+    if (!t) return NULL;
+    if (t->device) return t->device;
+    return t->storage ? t->storage->location : "cpu";
+}
+const char *ckpt_tensor_type_name(const ckpt_tensor *t) { return t ? t->type_name : NULL; }
+
+/* ---- quantized tensors ---- */
+
+const char *ckpt_qscheme_name(ckpt_qscheme q)
+{
+    switch (q) {
+    case CKPT_QSCHEME_NONE: return "none";
+    case CKPT_QSCHEME_PER_TENSOR_AFFINE: return "per_tensor_affine";
+    case CKPT_QSCHEME_PER_CHANNEL_AFFINE: return "per_channel_affine";
+    case CKPT_QSCHEME_PER_TENSOR_SYMMETRIC: return "per_tensor_symmetric";
+    case CKPT_QSCHEME_PER_CHANNEL_SYMMETRIC: return "per_channel_symmetric";
+    case CKPT_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS: return "per_channel_affine_float_qparams";
+    }
+    return "invalid";
+}
+ckpt_qscheme ckpt_tensor_qscheme(const ckpt_tensor *t) { return t && t->quant ? (ckpt_qscheme)t->quant->qscheme : CKPT_QSCHEME_NONE; }
+double ckpt_tensor_q_scale(const ckpt_tensor *t) { return t && t->quant && t->quant->axis < 0 ? t->quant->scale : 0; }
+int64_t ckpt_tensor_q_zero_point(const ckpt_tensor *t) { return t && t->quant && t->quant->axis < 0 ? t->quant->zero_point : 0; }
+int64_t ckpt_tensor_q_axis(const ckpt_tensor *t) { return t && t->quant ? t->quant->axis : -1; }
+const ckpt_tensor *ckpt_tensor_q_scales(const ckpt_tensor *t) { return t && t->quant ? t->quant->scales : NULL; }
+const ckpt_tensor *ckpt_tensor_q_zero_points(const ckpt_tensor *t) { return t && t->quant ? t->quant->zero_points : NULL; }
+
+/* ---- sparse tensors ---- */
+
+const char *ckpt_layout_name(ckpt_layout l)
+{
+    switch (l) {
+    case CKPT_LAYOUT_STRIDED: return "strided";
+    case CKPT_LAYOUT_SPARSE_COO: return "sparse_coo";
+    case CKPT_LAYOUT_SPARSE_CSR: return "sparse_csr";
+    case CKPT_LAYOUT_SPARSE_CSC: return "sparse_csc";
+    case CKPT_LAYOUT_SPARSE_BSR: return "sparse_bsr";
+    case CKPT_LAYOUT_SPARSE_BSC: return "sparse_bsc";
+    }
+    return "invalid";
+}
+ckpt_layout ckpt_sparse_layout(const ckpt_sparse *s) { return s ? (ckpt_layout)s->layout : CKPT_LAYOUT_STRIDED; }
+ckpt_dtype ckpt_sparse_dtype(const ckpt_sparse *s) { return s ? (ckpt_dtype)s->dtype : CKPT_DTYPE_INVALID; }
+size_t ckpt_sparse_ndim(const ckpt_sparse *s) { return s ? s->ndim : 0; }
+const int64_t *ckpt_sparse_shape(const ckpt_sparse *s) { return s && s->ndim ? s->shape : NULL; }
+bool ckpt_sparse_requires_grad(const ckpt_sparse *s) { return s && s->requires_grad; }
+bool ckpt_sparse_is_coalesced(const ckpt_sparse *s) { return s && s->coalesced; }
+const ckpt_tensor *ckpt_sparse_indices(const ckpt_sparse *s) { return s && s->indices ? s->indices->u.tensor : NULL; }
+const ckpt_tensor *ckpt_sparse_plain_indices(const ckpt_sparse *s) { return s && s->plain ? s->plain->u.tensor : NULL; }
+const ckpt_tensor *ckpt_sparse_values(const ckpt_sparse *s) { return s && s->values ? s->values->u.tensor : NULL; }
