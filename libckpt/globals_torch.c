@@ -189,7 +189,18 @@ static ckpt_status check_metadata(const ck_reg_entry *e, ckpt_value *args, size_
     if (md->kind != CKPT_KIND_DICT)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: metadata must be a dict, got %s", e->module, e->name,
                             ck_type_name(md));
-    if (md->u.dict.len && !t->extra) t->extra = md; /* {"conj": True} / {"neg": True}: kept as information */
+    /* {"conj": True} / {"neg": True} (torch's lazy conjugate / negative bits, getTensorMetadata): the
+     * tensor's values are then not its stored elements, which is all libckpt hands out */
+    static const char *const lazy[] = {"conj", "neg"};
+    for (size_t k = 0; k < CK_ARRAY_LEN(lazy); k++) {
+        const ckpt_value *b = ck_dict_get_str(md, lazy[k], strlen(lazy[k]));
+        if (b && (b->kind != CKPT_KIND_BOOL || b->u.b))
+            return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
+                                "%s.%s: the tensor was saved with a lazy '%s' bit (metadata {'%s': True}): its values "
+                                "are not the stored elements. Save it after .resolve_conj() / .resolve_neg()",
+                                e->module, e->name, lazy[k], lazy[k]);
+    }
+    if (md->u.dict.len && !t->extra) t->extra = md; /* other keys (custom backends): kept as information */
     return CKPT_OK;
 }
 
