@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <fnmatch.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,6 +691,11 @@ START_TEST(quantized_api)
     ck_assert_int_eq(ckpt_tensor_dtype(ckpt_tensor_q_zero_points(t)), CKPT_DTYPE_FLOAT32);
     ck_assert(((const float *)ckpt_tensor_data(ckpt_tensor_q_zero_points(t)))[1] == -1.0f);
     ck_assert_int_eq(ckpt_tensor_qscheme(ckpt_checkpoint_find_tensor(ck, "per_tensor_view")), CKPT_QSCHEME_PER_TENSOR_AFFINE);
+    /* quint4x2: 12 values in 6 bytes */
+    t = ckpt_checkpoint_find_tensor(ck, "per_tensor_quint4x2");
+    ck_assert_uint_eq(ckpt_tensor_numel(t), 12);
+    ck_assert_uint_eq(ckpt_tensor_nbytes(t), 6);
+    ck_assert_uint_eq(ckpt_storage_nbytes(ckpt_tensor_storage(t)), 6);
     ckpt_checkpoint_free(ck);
     ck = load_flags(fixture("mlp.pt"), 0, NULL);
     ck_assert_int_eq(ckpt_tensor_qscheme(ckpt_checkpoint_tensor(ck, 0, NULL)), CKPT_QSCHEME_NONE);
@@ -1073,11 +1079,34 @@ END_TEST
 
 /* ---- the external corpus ---- */
 
+/* torch's view of an external file (tests/fixtures/external/<name>.json, by ref_inspect.py) */
+static void assert_matches_torch(const ckpt_checkpoint *ck, const char *ref_name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tst_path(ref_name));
+    json_error_t jerr;
+    json_t *ref = json_load_file(path, 0, &jerr);
+    ck_assert_msg(ref != NULL, "%s: %s", path, jerr.text);
+    char *text = NULL;
+    ck_assert_int_eq(ckpt_checkpoint_to_json(ck, "x", 0, &text, NULL), CKPT_OK);
+    json_t *got = json_loads(text, 0, &jerr);
+    ck_assert_ptr_nonnull(got);
+    json_object_del(ref, "file");
+    json_object_del(got, "file");
+    ck_assert_msg(json_equal(ref, got), "%s differs from torch's view", ref_name);
+    json_decref(ref);
+    json_decref(got);
+    ckpt_free(text);
+}
+
 START_TEST(corpus_real_checkpoints)
 {
+    /* Hugging Face's legacy-format pytorch_model.bin: exactly torch's tensors (reference written by
+     * `ref_inspect.py .../picklescan/tests/data/pytorch_model.bin`) */
     const char *p = tst_external("picklescan/tests/data/pytorch_model.bin");
     if (p) {
         ckpt_checkpoint *ck = load_flags(p, 0, NULL);
+        assert_matches_torch(ck, "fixtures/external/picklescan_pytorch_model.json");
         ck_assert_int_eq(ckpt_checkpoint_format(ck), CKPT_FORMAT_LEGACY);
         ck_assert_uint_eq(ckpt_checkpoint_num_tensors(ck), 38);
         const char *key;

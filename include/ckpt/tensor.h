@@ -63,7 +63,11 @@ typedef enum ckpt_dtype {
 
 /* torch's name without "torch.": "float32", "bfloat16", "bool"; "invalid" for an unknown value. */
 CKPT_API const char *ckpt_dtype_name(ckpt_dtype dtype);
-/* Bytes per element (1 for bool and the packed/bits types); 0 for an unknown value. */
+/*
+ * Bytes per element (1 for bool and the packed/bits types); 0 for an unknown value. quint4x2 and
+ * quint2x4 tensors count 4-bit / 2-bit values in their shape, 2 / 4 to a byte: for them
+ * ckpt_tensor_nbytes is numel / 2 (/ 4) rounded up, and the data is the packed bytes.
+ */
 CKPT_API size_t ckpt_dtype_itemsize(ckpt_dtype dtype);
 /* Accepts "float32", "torch.float32" and torch's aliases ("float", "half", "long", "cfloat"...). */
 CKPT_API ckpt_dtype ckpt_dtype_from_name(const char *name);
@@ -79,7 +83,7 @@ CKPT_API const int64_t *ckpt_tensor_stride(const ckpt_tensor *t);
 /* In elements, like torch's storage_offset(). */
 CKPT_API int64_t ckpt_tensor_storage_offset(const ckpt_tensor *t);
 CKPT_API uint64_t ckpt_tensor_numel(const ckpt_tensor *t);
-/* numel x itemsize: the size of a contiguous copy. */
+/* numel x itemsize (packed quint4x2/quint2x4: their bytes): the size of a contiguous copy. */
 CKPT_API uint64_t ckpt_tensor_nbytes(const ckpt_tensor *t);
 CKPT_API bool ckpt_tensor_is_contiguous(const ckpt_tensor *t);
 CKPT_API bool ckpt_tensor_requires_grad(const ckpt_tensor *t);
