@@ -65,7 +65,7 @@ static CK_HANDLER(ts_restore_type_tag)
     return CKPT_OK;
 }
 
-#define JIT(nm, h) {"torch.jit._pickle", nm, CK_G_FUNCTION, 0, 0, NULL, h, NULL}
+#define JIT(nm, h) {.module = "torch.jit._pickle", .name = nm, .kind = CK_G_FUNCTION, .call = h}
 static const ck_reg_entry jit_helpers[] = {
     JIT("build_intlist", ts_identity),      JIT("build_tensorlist", ts_identity),
     JIT("build_doublelist", ts_identity),   JIT("build_boollist", ts_identity),
