@@ -11,7 +11,7 @@
 
 #include "ckpt/ckpt.h"
 
-static ckpt_load_options *ff_options(unsigned flags)
+static inline ckpt_load_options *ff_options(unsigned flags)
 {
     ckpt_load_options *o = ckpt_load_options_new();
     if (!o) abort();
@@ -22,7 +22,7 @@ static ckpt_load_options *ff_options(unsigned flags)
     return o;
 }
 
-static ckpt_walk_action ff_visit(const char *path, size_t len, const ckpt_value *v, void *user)
+static inline ckpt_walk_action ff_visit(const char *path, size_t len, const ckpt_value *v, void *user)
 {
     (void)path; (void)len;
     (*(size_t *)user)++;
@@ -32,7 +32,7 @@ static ckpt_walk_action ff_visit(const char *path, size_t len, const ckpt_value 
 }
 
 /* Everything a user does with a loaded checkpoint; aborts on an inconsistency. */
-static void ff_exercise(const ckpt_checkpoint *ck)
+static inline void ff_exercise(const ckpt_checkpoint *ck)
 {
     for (size_t i = 0; i < ckpt_checkpoint_num_tensors(ck); i++) {
         const char *key;
@@ -56,7 +56,7 @@ static void ff_exercise(const ckpt_checkpoint *ck)
 }
 
 /* Loads in copy and borrow modes; a failure must come with its status and a message. */
-static void ff_load(const uint8_t *p, size_t n, unsigned flags)
+static inline void ff_load(const uint8_t *p, size_t n, unsigned flags)
 {
     static const unsigned modes[] = {0, CKPT_LOAD_BORROW | CKPT_LOAD_NO_DATA_CRC, CKPT_LOAD_SKIP_DATA};
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
@@ -78,7 +78,7 @@ static void ff_load(const uint8_t *p, size_t n, unsigned flags)
 
 /* Splits `data` at "\xff\xfeSTOR" separators into at most `max` parts. */
 #define FF_SEP "\xff\xfe" "STOR"
-static size_t ff_split(const uint8_t *data, size_t len, const uint8_t **part, size_t *plen, size_t max)
+static inline size_t ff_split(const uint8_t *data, size_t len, const uint8_t **part, size_t *plen, size_t max)
 {
     size_t k = 0, start = 0;
     for (size_t i = 0; k + 1 < max && i + 6 <= len; i++)
