@@ -426,6 +426,7 @@ CK_HANDLER(ck_h_rebuild_wrapper_subclass)
     if (!tn) return ck_out_of_memory(u->store, err);
     sprintf(tn, "%s.%s", cls->u.global.module, cls->u.global.name);
     t->type_name = tn;
+    t->subclass = true;
     return CKPT_OK;
 }
 
@@ -451,6 +452,7 @@ CK_HANDLER(ck_h_rebuild_device_tensor_from_cpu_tensor)
     if (!v) return ck_out_of_memory(u->store, err);
     *t = *src; /* shares the storage and the (immutable) shape/stride arrays */
     t->type_name = "torch.Tensor";
+    t->subclass = false;
     t->is_parameter = false;
     t->extra = NULL;
     t->requires_grad = rg;

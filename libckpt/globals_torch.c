@@ -346,6 +346,7 @@ CK_HANDLER(ck_h_rebuild_from_type_v2)
         if (!tn) return ck_out_of_memory(u->store, err);
         sprintf(tn, "%s.%s", type->u.global.module, type->u.global.name);
         r->u.tensor->type_name = tn;
+        r->u.tensor->subclass = true;
     }
     if (!empty_state) r->u.tensor->extra = state;
     *out = r;

@@ -92,8 +92,7 @@ static json_t *channel_values(const ckpt_tensor *t)
 static void tensor_extras(json_t *o, const ckpt_tensor *t)
 {
     if (t->device) json_object_set_new(o, "device", json_string(t->device));
-    if (strcmp(t->type_name, "torch.Tensor") != 0 && strcmp(t->type_name, "torch.nn.parameter.Parameter") != 0)
-        json_object_set_new(o, "type", json_string(t->type_name));
+    if (t->subclass) json_object_set_new(o, "type", json_string(t->type_name));
     const ck_quant *q = t->quant;
     if (!q) return;
     json_object_set_new(o, "qscheme", json_string(ckpt_qscheme_name((ckpt_qscheme)q->qscheme)));

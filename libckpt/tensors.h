@@ -61,6 +61,7 @@ struct ckpt_tensor {
     bool requires_grad;
     bool is_parameter;
     const char *type_name; /* "torch.Tensor", "torch.nn.parameter.Parameter", or an allowed subclass */
+    bool subclass;         /* type_name is a tensor subclass (_rebuild_from_type_v2, _rebuild_wrapper_subclass) */
     const char *device;    /* set when not the storage's location: meta tensors, wrappers, device rebuilds */
     const ck_quant *quant; /* quantized tensors, else NULL */
     ckpt_value *extra;     /* backward hooks, metadata or state the pickle carried, or NULL */
