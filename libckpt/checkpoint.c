@@ -113,13 +113,9 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
     if (!location) return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: location must be a string");
     if (!ck_is_small_int(it[4]) || ck_small_int(it[4]) < 0)
         return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: numel must be a non-negative 64-bit int");
-    uint64_t numel = (uint64_t)ck_small_int(it[4]), nbytes;
-    size_t itemsize = ckpt_dtype_itemsize(dtype);
-    if (ck_mul_overflow_u64(numel, itemsize, &nbytes) || nbytes > INT64_MAX)
-        return ck_error_set(err, CKPT_ERR_TENSOR, "storage '%s': %llu elements x %zu bytes overflows", key,
-                            (unsigned long long)numel, itemsize);
-    (void)u; (void)nbytes;
-    return ck_checkpoint_storage(c, key, it[2]->u.s.len, dtype, untyped, location, it[3]->u.s.len, numel, out, err);
+    (void)u;
+    return ck_checkpoint_storage(c, key, it[2]->u.s.len, dtype, untyped, location, it[3]->u.s.len,
+                                 (uint64_t)ck_small_int(it[4]), out, err);
 }
 
 ckpt_status ck_checkpoint_storage(ckpt_checkpoint *c, const char *key, size_t klen, ckpt_dtype dtype, bool untyped,
