@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "checkpoint_internal.h"
+#include "byteorder.h"
 #include "dtype.h"
 #include "errors.h"
+#include "formats.h"
 #include "pickle_opcodes.h"
 #include "sniff.h"
 #include "unpickler.h"
@@ -18,16 +20,10 @@
 
 /* ---- globals seen by the pickle ---- */
 
-typedef struct {
-    ck_strmap seen;
-    ck_arena *arena;
-    bool failed;
-} globals_ctx;
-
 static void on_global(void *vctx, const char *module, const char *name, const ck_reg_entry *e, uint64_t offset, int op)
 {
     (void)e; (void)offset; (void)op;
-    globals_ctx *g = vctx;
+    ck_globals_ctx *g = vctx;
     size_t ml = strlen(module), nl = strlen(name);
     char *full = ck_arena_alloc(g->arena, ml + nl + 2, 1);
     if (!full) { g->failed = true; return; }
@@ -39,7 +35,20 @@ static void on_global(void *vctx, const char *module, const char *name, const ck
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-static ckpt_status collect_globals(ckpt_checkpoint *c, globals_ctx *g, ckpt_error *err)
+void ck_checkpoint_unpickler(ckpt_checkpoint *c, ck_unpickler *u, const ckpt_load_options *opts, ck_globals_ctx *g)
+{
+    if (!g->arena) {
+        g->arena = &c->store.arena;
+        ck_strmap_init(&g->seen, g->arena);
+    }
+    ck_unpickler_init(u, &c->store, &c->limits);
+    u->registry = opts ? opts->registry : NULL;
+    u->load_flags = c->flags;
+    u->on_global = on_global;
+    u->on_global_ctx = g;
+}
+
+ckpt_status ck_checkpoint_collect_globals(ckpt_checkpoint *c, ck_globals_ctx *g, ckpt_error *err)
 {
     if (g->failed) return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory recording globals");
     c->nglobals = g->seen.count;
@@ -104,29 +113,36 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
     if (!location) return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: location must be a string");
     if (!ck_is_small_int(it[4]) || ck_small_int(it[4]) < 0)
         return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: numel must be a non-negative 64-bit int");
-    uint64_t numel = (uint64_t)ck_small_int(it[4]), nbytes;
+    (void)u;
+    return ck_checkpoint_storage(c, key, it[2]->u.s.len, dtype, untyped, location, it[3]->u.s.len,
+                                 (uint64_t)ck_small_int(it[4]), out, err);
+}
+
+ckpt_status ck_checkpoint_storage(ckpt_checkpoint *c, const char *key, size_t klen, ckpt_dtype dtype, bool untyped,
+                                  const char *location, size_t loclen, uint64_t numel, ckpt_value **out, ckpt_error *err)
+{
+    uint64_t nbytes;
     size_t itemsize = ckpt_dtype_itemsize(dtype);
     if (ck_mul_overflow_u64(numel, itemsize, &nbytes) || nbytes > INT64_MAX)
-        return ck_error_set(err, CKPT_ERR_TENSOR, "storage '%s': %llu elements x %zu bytes overflows", key,
+        return ck_error_set(err, CKPT_ERR_TENSOR, "storage '%.*s': %llu elements x %zu bytes overflows", (int)klen, key,
                             (unsigned long long)numel, itemsize);
-    size_t klen = it[2]->u.s.len;
     ckpt_value *existing = ck_strmap_get(&c->storage_by_key, key, klen);
     if (existing) {
         ckpt_storage *s = existing->u.storage;
-        if (s->dtype != (uint8_t)dtype || s->numel != numel)
+        if (s->dtype != (uint8_t)dtype || s->numel != numel || (s->flags & CK_SF_VIEW))
             return ck_error_set(err, CKPT_ERR_TENSOR,
-                                "storage '%s' is named twice with different types or sizes (%s x %llu, then %s x %llu)", key,
+                                "storage '%s' is named twice with different types or sizes (%s x %llu, then %s x %llu)", s->key,
                                 ckpt_dtype_name((ckpt_dtype)s->dtype), (unsigned long long)s->numel, ckpt_dtype_name(dtype),
                                 (unsigned long long)numel);
         *out = existing; /* the same storage object: views and tied weights stay shared */
         return CKPT_OK;
     }
-    ck_store *st = u->store;
+    ck_store *st = &c->store;
     ckpt_storage *s = ck_arena_zalloc(&st->arena, sizeof *s, _Alignof(ckpt_storage));
     ckpt_value *v = ck_new(st, CKPT_KIND_STORAGE);
     if (!s || !v) return ck_out_of_memory(st, err);
     s->key = ck_arena_strndup(&st->arena, key, klen);
-    s->location = ck_arena_strndup(&st->arena, location, it[3]->u.s.len);
+    s->location = ck_arena_strndup(&st->arena, location, loclen);
     if (!s->key || !s->location) return ck_out_of_memory(st, err);
     s->numel = numel;
     s->nbytes = nbytes;
@@ -149,17 +165,89 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
     return CKPT_OK;
 }
 
-/* ---- byte order ---- */
+/* ---- storage data ---- */
 
-static void swap_elements(uint8_t *p, uint64_t nbytes, unsigned unit)
+ckpt_status ck_storage_swap_unit(const ckpt_storage *st, unsigned *unit, ckpt_error *err)
 {
-    if (unit <= 1) return;
-    for (uint64_t i = 0; i + unit <= nbytes; i += unit)
-        for (unsigned a = 0, b = unit - 1; a < b; a++, b--) {
-            uint8_t t = p[i + a];
-            p[i + a] = p[i + b];
-            p[i + b] = t;
-        }
+    if (!(st->flags & CK_SF_UNTYPED)) {
+        *unit = ck_dtype_swap_unit((ckpt_dtype)st->dtype);
+        return CKPT_OK;
+    }
+    /* untyped (v3) storages: the dtype of the tensors that view them decides (PyTorch itself swaps them
+     * as bytes, i.e. not at all, which gives wrong values for uint16/32/64, complex32 and bits16) */
+    if (st->flags & CK_SF_SWAP_MIXED)
+        return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
+                            "storage '%s' is viewed as dtypes of different sizes in a big-endian file: its byte order "
+                            "cannot be converted", st->key);
+    *unit = st->view_swap ? st->view_swap : 1;
+    return CKPT_OK;
+}
+
+ckpt_status ck_storage_attach(ckpt_checkpoint *c, ckpt_storage *st, const uint8_t *bytes, unsigned how, bool big_endian,
+                              ckpt_error *err)
+{
+    bool in_place = how != CK_ATTACH_COPY;
+    bool swap = big_endian != !ck_host_is_little_endian();
+    unsigned unit = 1;
+    if (swap) {
+        ckpt_status s = ck_storage_swap_unit(st, &unit, err);
+        if (s) return s;
+        if (unit <= 1) swap = false;
+    }
+    st->flags |= CK_SF_RESOLVED;
+    if (in_place && !swap) {
+        st->data = bytes;
+        return CKPT_OK;
+    }
+    if (how == CK_ATTACH_PRIVATE) { /* a copy already made for this storage: swap it where it is */
+        ck_swap_elements((uint8_t *)bytes, st->nbytes, unit);
+        st->data = bytes;
+        return CKPT_OK;
+    }
+    uint8_t *p = ck_arena_alloc(&c->store.arena, st->nbytes ? (size_t)st->nbytes : 1, 64);
+    if (!p) return ck_out_of_memory(&c->store, err);
+    if (st->nbytes) memcpy(p, bytes, (size_t)st->nbytes);
+    if (swap) ck_swap_elements(p, st->nbytes, unit);
+    st->data = p;
+    return CKPT_OK;
+}
+
+ckpt_status ck_checkpoint_view_storage(ckpt_checkpoint *c, ckpt_storage *base, const char *key, size_t klen,
+                                       uint64_t offset, uint64_t numel, ckpt_value **out, ckpt_error *err)
+{
+    uint64_t end;
+    if (ck_add_overflow_u64(offset, numel, &end) || end > base->numel)
+        return ck_error_set(err, CKPT_ERR_TENSOR,
+                            "storage view '%.*s' (elements %llu + %llu) extends past storage '%s' of %llu elements", (int)klen,
+                            key, (unsigned long long)offset, (unsigned long long)numel, base->key,
+                            (unsigned long long)base->numel);
+    size_t isz = ckpt_dtype_itemsize((ckpt_dtype)base->dtype);
+    ckpt_value *existing = ck_strmap_get(&c->storage_by_key, key, klen);
+    if (existing) {
+        ckpt_storage *s = existing->u.storage;
+        if (!(s->flags & CK_SF_VIEW) || s->base != base || s->base_offset != offset * isz || s->numel != numel)
+            return ck_error_set(err, CKPT_ERR_TENSOR, "storage key '%s' names two different storages", s->key);
+        *out = existing;
+        return CKPT_OK;
+    }
+    ckpt_status s = ck_checkpoint_storage(c, key, klen, (ckpt_dtype)base->dtype, base->flags & CK_SF_UNTYPED,
+                                          base->location, strlen(base->location), numel, out, err);
+    if (s) return s;
+    ckpt_storage *v = (*out)->u.storage;
+    v->flags |= CK_SF_VIEW;
+    v->base = base;
+    v->base_offset = offset * isz; /* cannot overflow: offset <= base->numel and base->nbytes fits */
+    return CKPT_OK;
+}
+
+void ck_checkpoint_resolve_views(ckpt_checkpoint *c)
+{
+    for (size_t i = 0; i < c->nstorages; i++) {
+        ckpt_storage *v = c->storages[i];
+        if (!(v->flags & CK_SF_VIEW)) continue;
+        v->flags |= CK_SF_RESOLVED;
+        v->data = v->base->data ? v->base->data + v->base_offset : NULL;
+    }
 }
 
 /* ---- tensor index ---- */
@@ -168,11 +256,22 @@ typedef struct {
     ckpt_checkpoint *c;
     size_t cap;
     bool failed;
+    ckpt_error *err;
+    ckpt_status status;
 } index_ctx;
 
 static ckpt_walk_action index_tensor(const char *path, size_t len, const ckpt_value *v, void *user)
 {
     index_ctx *x = user;
+    if (v->kind == CKPT_KIND_SPARSE) {
+        /* PyTorch validates every sparse tensor it loads; so does libckpt, once the data is there */
+        x->status = ck_sparse_check(v->u.sparse, x->err);
+        if (x->status) {
+            ck_error_append(x->err, " (sparse tensor '%.*s')", (int)CK_MIN(len, 200), path);
+            return CKPT_WALK_STOP;
+        }
+        return CKPT_WALK_CONTINUE;
+    }
     if (v->kind != CKPT_KIND_TENSOR) return CKPT_WALK_CONTINUE;
     ckpt_checkpoint *c = x->c;
     if (c->ntensors == x->cap) {
@@ -191,9 +290,11 @@ static ckpt_walk_action index_tensor(const char *path, size_t len, const ckpt_va
 
 static ckpt_status build_tensor_index(ckpt_checkpoint *c, ckpt_error *err)
 {
-    index_ctx x = {c, 0, false};
+    index_ctx x = {c, 0, false, err, CKPT_OK};
+    if (!c->root) return CKPT_OK;
     ckpt_status s = ck_walk(c->root, c->store.next_id, c->limits.max_depth, index_tensor, &x, err);
     if (s) return s;
+    if (x.status) return x.status;
     if (x.failed) return ck_out_of_memory(&c->store, err);
     return CKPT_OK;
 }
@@ -244,10 +345,13 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     char name[600];
     if (torchscript) {
         c->format = CKPT_FORMAT_TORCHSCRIPT;
-        return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
-                            "this is a TorchScript archive (torch.jit.save: it has constants.pkl / code/), not a plain "
-                            "checkpoint. TorchScript archives carry code; libckpt never runs it and does not read them "
-                            "as checkpoints (PyTorch <= 2.5.1 ran such files even with weights_only=True: CVE-2025-32434)");
+        if (!(c->flags & CKPT_LOAD_TORCHSCRIPT))
+            return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
+                                "this is a TorchScript archive (torch.jit.save: it has constants.pkl / code/), not a plain "
+                                "checkpoint. TorchScript archives carry code; libckpt never runs it and does not load them "
+                                "as checkpoints (PyTorch <= 2.5.1 ran such files even with weights_only=True: "
+                                "CVE-2025-32434). To read its data.pkl as data (module attributes, parameters, buffers), "
+                                "load with the CKPT_LOAD_TORCHSCRIPT flag; `ckpt inspect` does");
     }
     /* version: .data/version, else version (1 .. 10, as PyTorch's reader) */
     const uint8_t *rec;
@@ -279,17 +383,13 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     if (!pm) return ck_error_set(err, CKPT_ERR_FORMAT, "no '%s' record: not a PyTorch checkpoint", name);
     uint8_t *pkl;
     if ((s = ck_zip_read_copy(&z, pm, arena, true, &pkl, err))) return s;
-    globals_ctx g = {.arena = arena};
-    ck_strmap_init(&g.seen, arena);
+    ck_globals_ctx g = {0};
     ck_unpickler u;
-    ck_unpickler_init(&u, &c->store, &c->limits);
-    u.registry = opts ? opts->registry : NULL;
-    u.load_flags = c->flags;
+    ck_checkpoint_unpickler(c, &u, opts, &g);
     u.persistent_load = zip_persistent_load;
     u.persistent_ctx = c;
-    u.on_global = on_global;
-    u.on_global_ctx = &g;
     u.record = pm->name;
+    if (torchscript) ck_torchscript_unpickler(c, &u); /* __torch__ classes and torch.jit._pickle helpers as data */
     size_t pos = 0;
     s = ck_unpickle(&u, pkl, (size_t)pm->size, &pos, &c->root, err);
     if (!s && pos != pm->size)
@@ -300,12 +400,11 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
         ck_error_in_record(err, pm->name);
         return s;
     }
-    if ((s = collect_globals(c, &g, err))) return s;
+    if ((s = ck_checkpoint_collect_globals(c, &g, err))) return s;
     /* storages: each must be a record of exactly numel x itemsize bytes */
     bool skip = c->flags & CKPT_LOAD_SKIP_DATA;
     bool in_place = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && data_is_borrowable;
     bool verify = !(c->flags & CKPT_LOAD_NO_DATA_CRC);
-    bool swap = c->big_endian != !ck_host_is_little_endian();
     for (size_t i = 0; i < c->nstorages; i++) {
         ckpt_storage *st = c->storages[i];
         snprintf(name, sizeof name, "%s/data/%s", c->prefix, st->key);
@@ -316,17 +415,20 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
                                 "storage record '%s' has %llu bytes, but the pickle declares %llu elements of %s (%llu bytes)",
                                 name, (unsigned long long)m->size, (unsigned long long)st->numel,
                                 ckpt_dtype_name((ckpt_dtype)st->dtype), (unsigned long long)st->nbytes);
-        st->flags |= CK_SF_RESOLVED;
-        if (skip) continue;
-        if (in_place && !swap && m->method == 0) {
+        if (skip) {
+            st->flags |= CK_SF_RESOLVED;
+            continue;
+        }
+        if (in_place && m->method == 0) {
             const uint8_t *p;
-            if ((s = ck_zip_read(&z, m, arena, verify, &p, err))) return s;
-            st->data = p;
+            if ((s = ck_zip_read(&z, m, arena, verify, &p, err)) ||
+                (s = ck_storage_attach(c, st, p, CK_ATTACH_IN_PLACE, c->big_endian, err)))
+                return s;
         } else {
             uint8_t *p;
-            if ((s = ck_zip_read_copy(&z, m, arena, verify, &p, err))) return s;
-            if (swap) swap_elements(p, st->nbytes, ck_dtype_info_of((ckpt_dtype)st->dtype)->swap_unit);
-            st->data = p;
+            if ((s = ck_zip_read_copy(&z, m, arena, verify, &p, err)) ||
+                (s = ck_storage_attach(c, st, p, CK_ATTACH_PRIVATE, c->big_endian, err)))
+                return s;
         }
     }
     return CKPT_OK;
@@ -345,11 +447,17 @@ static ckpt_status load_span(ckpt_checkpoint *c, const uint8_t *data, size_t len
         return load_zip(c, data, len, opts, borrowable, err);
     case CK_INPUT_LEGACY:
         c->format = CKPT_FORMAT_LEGACY;
-        return ck_error_set(err, CKPT_ERR_UNSUPPORTED, "the input is %s; libckpt does not read this format yet", desc);
+        return ck_load_legacy(c, data, len, opts, borrowable, err);
     case CK_INPUT_TAR:
         c->format = CKPT_FORMAT_TAR;
-        return ck_error_set(err, CKPT_ERR_UNSUPPORTED, "the input is %s; libckpt does not read this format yet", desc);
+        return ck_load_tar(c, data, len, opts, borrowable, err);
     case CK_INPUT_PICKLE:
+        /* a legacy stream written with another pickle protocol than 2 has a differently encoded magic number */
+        if (ck_legacy_probe(data, len)) {
+            c->format = CKPT_FORMAT_LEGACY;
+            return ck_load_legacy(c, data, len, opts, borrowable, err);
+        }
+        break;
     case CK_INPUT_OTHER: break;
     }
     return ck_error_set(err, CKPT_ERR_FORMAT, "not a PyTorch checkpoint: the input is %s", desc);

@@ -9,6 +9,8 @@ typedef struct ck_dtype_info {
     unsigned itemsize;         /* bytes per element */
     const char *storage_class; /* "FloatStorage": the legacy typed storage class, or NULL */
     unsigned swap_unit;        /* byte-swap unit for big-endian files (complex: the component size) */
+    unsigned pack;             /* values per byte when a tensor's shape counts sub-byte values
+                                  (quint4x2: 2, quint2x4: 4); 0 otherwise */
 } ck_dtype_info;
 
 const ck_dtype_info *ck_dtype_info_of(ckpt_dtype dtype);

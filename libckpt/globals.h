@@ -29,7 +29,28 @@ CK_HANDLER(ck_h_rebuild_parameter);
 CK_HANDLER(ck_h_rebuild_parameter_with_state);
 CK_HANDLER(ck_h_rebuild_from_type_v2);
 CK_HANDLER(ck_h_parameter_new);
-CK_HANDLER(ck_h_not_yet);
+
+/* other tensor kinds (globals_kinds.c) */
+CK_HANDLER(ck_h_rebuild_qtensor);
+CK_HANDLER(ck_h_rebuild_sparse_tensor);
+CK_HANDLER(ck_h_rebuild_sparse_csr_tensor);
+CK_HANDLER(ck_h_rebuild_meta_tensor_no_storage);
+CK_HANDLER(ck_h_rebuild_wrapper_subclass);
+CK_HANDLER(ck_h_rebuild_device_tensor_from_cpu_tensor);
+CK_HANDLER(ck_h_rebuild_device_tensor_from_numpy);
+
+/* Helpers shared by the tensor handlers (globals_torch.c). */
+ckpt_status ck_no_kwargs(const ck_reg_entry *e, ckpt_value *kwargs, ckpt_error *err);
+/* A new TENSOR node with a zeroed tensor of type "torch.Tensor"; NULL when out of memory. */
+ckpt_value *ck_tensor_node(ck_unpickler *u, ckpt_tensor **t);
+/* (storage, storage_offset, size, stride) at args[0..3], validated; dtype INVALID: the storage's. */
+ckpt_status ck_rebuild_strided(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *args, ckpt_dtype dtype,
+                               ckpt_value **out, ckpt_tensor **tout, ckpt_error *err);
+/* requires_grad at args[i], backward_hooks at args[i + 1]. */
+ckpt_status ck_grad_and_hooks(const ck_reg_entry *e, ckpt_value *args, size_t i, ckpt_tensor *t, ckpt_error *err);
+/* A Parameter node sharing data's storage and metadata. */
+ckpt_status ck_make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *data, bool requires_grad,
+                              ckpt_value **out, ckpt_tensor **tout, ckpt_error *err);
 
 /* Built-in handlers that are off by default (ckpt_global_handler; globals_optional.c, globals_numpy.c). */
 #define CK_OPT_HANDLER(name) \

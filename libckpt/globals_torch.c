@@ -12,7 +12,7 @@
 #include "tensors.h"
 #include "util.h"
 
-static ckpt_status no_kwargs(const ck_reg_entry *e, ckpt_value *kwargs, ckpt_error *err)
+ckpt_status ck_no_kwargs(const ck_reg_entry *e, ckpt_value *kwargs, ckpt_error *err)
 {
     if (kwargs && kwargs->u.dict.len)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: keyword arguments are not accepted", e->module, e->name);
@@ -21,7 +21,7 @@ static ckpt_status no_kwargs(const ck_reg_entry *e, ckpt_value *kwargs, ckpt_err
 
 CK_HANDLER(ck_h_size)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 0, 1, err);
     if (s) return s;
     ckpt_value *src = args->u.seq.len ? args->u.seq.items[0] : NULL;
@@ -55,7 +55,7 @@ static bool valid_device_type(const char *p, size_t n)
 CK_HANDLER(ck_h_device)
 {
     /* torch.device('cpu'), torch.device('cuda:0'), torch.device('cuda', 1) */
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 1, 2, err);
     if (s) return s;
     const char *type;
@@ -93,7 +93,7 @@ static const char *const layouts[] = {"strided", "sparse_coo", "sparse_csr", "sp
 
 CK_HANDLER(ck_h_get_layout)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 1, 1, err);
     const char *name;
     if (!s) s = ck_arg_str(e, args, 0, &name, NULL, err);
@@ -115,7 +115,7 @@ bad:
 
 /* ---- tensors ---- */
 
-static ckpt_value *tensor_node(ck_unpickler *u, ckpt_tensor **t)
+ckpt_value *ck_tensor_node(ck_unpickler *u, ckpt_tensor **t)
 {
     ckpt_value *v = ck_new(u->store, CKPT_KIND_TENSOR);
     *t = ck_arena_zalloc(&u->store->arena, sizeof **t, _Alignof(ckpt_tensor));
@@ -129,8 +129,8 @@ static ckpt_value *tensor_node(ck_unpickler *u, ckpt_tensor **t)
  * The shared part of _rebuild_tensor{,_v2,_v3}: (storage, storage_offset, size, stride) at args[0..3].
  * dtype: the element type (INVALID: take the storage's).
  */
-static ckpt_status rebuild_strided(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *args, ckpt_dtype dtype,
-                                   ckpt_value **out, ckpt_tensor **tout, ckpt_error *err)
+ckpt_status ck_rebuild_strided(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *args, ckpt_dtype dtype,
+                               ckpt_value **out, ckpt_tensor **tout, ckpt_error *err)
 {
     ckpt_value *sv;
     ckpt_status s = ck_arg_kind(e, args, 0, CKPT_KIND_STORAGE, &sv, err);
@@ -142,8 +142,14 @@ static ckpt_status rebuild_strided(ck_unpickler *u, const ck_reg_entry *e, ckpt_
         return ck_error_set(err, CKPT_ERR_TENSOR, "%s.%s: dtype %s does not match storage '%s' of %s", e->module, e->name,
                             ckpt_dtype_name(dtype), st->key, ckpt_dtype_name((ckpt_dtype)st->dtype));
     }
+    if (st->flags & CK_SF_UNTYPED) {
+        /* a big-endian file's untyped storage is swapped by the element size of the dtype viewing it */
+        uint8_t unit = (uint8_t)ck_dtype_info_of(dtype)->swap_unit;
+        if (st->view_swap && st->view_swap != unit) st->flags |= CK_SF_SWAP_MIXED;
+        else st->view_swap = unit;
+    }
     ckpt_tensor *t;
-    ckpt_value *v = tensor_node(u, &t);
+    ckpt_value *v = ck_tensor_node(u, &t);
     if (!v) return ck_out_of_memory(u->store, err);
     t->storage = st;
     t->dtype = (uint8_t)dtype;
@@ -161,7 +167,7 @@ static ckpt_status rebuild_strided(ck_unpickler *u, const ck_reg_entry *e, ckpt_
 }
 
 /* requires_grad, backward_hooks (an OrderedDict, normally empty) and optional metadata. */
-static ckpt_status grad_and_hooks(const ck_reg_entry *e, ckpt_value *args, size_t i, ckpt_tensor *t, ckpt_error *err)
+ckpt_status ck_grad_and_hooks(const ck_reg_entry *e, ckpt_value *args, size_t i, ckpt_tensor *t, ckpt_error *err)
 {
     bool rg;
     ckpt_status s = ck_arg_bool(e, args, i, &rg, err);
@@ -183,52 +189,63 @@ static ckpt_status check_metadata(const ck_reg_entry *e, ckpt_value *args, size_
     if (md->kind != CKPT_KIND_DICT)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: metadata must be a dict, got %s", e->module, e->name,
                             ck_type_name(md));
-    if (md->u.dict.len && !t->extra) t->extra = md; /* {"conj": True} / {"neg": True}: kept as information */
+    /* {"conj": True} / {"neg": True} (torch's lazy conjugate / negative bits, getTensorMetadata): the
+     * tensor's values are then not its stored elements, which is all libckpt hands out */
+    static const char *const lazy[] = {"conj", "neg"};
+    for (size_t k = 0; k < CK_ARRAY_LEN(lazy); k++) {
+        const ckpt_value *b = ck_dict_get_str(md, lazy[k], strlen(lazy[k]));
+        if (b && (b->kind != CKPT_KIND_BOOL || b->u.b))
+            return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
+                                "%s.%s: the tensor was saved with a lazy '%s' bit (metadata {'%s': True}): its values "
+                                "are not the stored elements. Save it after .resolve_conj() / .resolve_neg()",
+                                e->module, e->name, lazy[k], lazy[k]);
+    }
+    if (md->u.dict.len && !t->extra) t->extra = md; /* other keys (custom backends): kept as information */
     return CKPT_OK;
 }
 
 CK_HANDLER(ck_h_rebuild_tensor)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 4, 4, err);
     if (s) return s;
     ckpt_tensor *t;
-    return rebuild_strided(u, e, args, CKPT_DTYPE_INVALID, out, &t, err);
+    return ck_rebuild_strided(u, e, args, CKPT_DTYPE_INVALID, out, &t, err);
 }
 
 CK_HANDLER(ck_h_rebuild_tensor_v2)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 6, 7, err);
     if (s) return s;
     ckpt_tensor *t;
-    if ((s = rebuild_strided(u, e, args, CKPT_DTYPE_INVALID, out, &t, err))) return s;
-    if ((s = grad_and_hooks(e, args, 4, t, err))) return s;
+    if ((s = ck_rebuild_strided(u, e, args, CKPT_DTYPE_INVALID, out, &t, err))) return s;
+    if ((s = ck_grad_and_hooks(e, args, 4, t, err))) return s;
     return check_metadata(e, args, 6, t, err);
 }
 
 CK_HANDLER(ck_h_rebuild_tensor_v3)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 7, 8, err);
     if (s) return s;
     ckpt_value *dv;
     if ((s = ck_arg_kind(e, args, 6, CKPT_KIND_DTYPE, &dv, err))) return s;
     ckpt_tensor *t;
-    if ((s = rebuild_strided(u, e, args, (ckpt_dtype)dv->u.dtype, out, &t, err))) return s;
-    if ((s = grad_and_hooks(e, args, 4, t, err))) return s;
+    if ((s = ck_rebuild_strided(u, e, args, (ckpt_dtype)dv->u.dtype, out, &t, err))) return s;
+    if ((s = ck_grad_and_hooks(e, args, 4, t, err))) return s;
     return check_metadata(e, args, 7, t, err);
 }
 
 /* A Parameter: a new tensor object sharing the data tensor's storage and metadata. */
-static ckpt_status make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *data, bool requires_grad,
+ckpt_status ck_make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_value *data, bool requires_grad,
                                   ckpt_value **out, ckpt_tensor **tout, ckpt_error *err)
 {
     if (data->kind != CKPT_KIND_TENSOR)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: data must be a tensor, got %s", e->module, e->name,
                             ck_type_name(data));
     ckpt_tensor *t;
-    ckpt_value *v = tensor_node(u, &t);
+    ckpt_value *v = ck_tensor_node(u, &t);
     if (!v) return ck_out_of_memory(u->store, err);
     *t = *data->u.tensor; /* shape/stride arrays are immutable: shared */
     t->is_parameter = true;
@@ -242,13 +259,13 @@ static ckpt_status make_parameter(ck_unpickler *u, const ck_reg_entry *e, ckpt_v
 
 CK_HANDLER(ck_h_rebuild_parameter)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 3, 3, err);
     bool rg;
     if (!s) s = ck_arg_bool(e, args, 1, &rg, err);
     if (s) return s;
     ckpt_tensor *t;
-    if ((s = make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err))) return s;
+    if ((s = ck_make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err))) return s;
     ckpt_value *hooks = args->u.seq.items[2];
     if (hooks->kind != CKPT_KIND_DICT && hooks->kind != CKPT_KIND_NONE)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: backward_hooks must be a dict", e->module, e->name);
@@ -257,13 +274,13 @@ CK_HANDLER(ck_h_rebuild_parameter)
 
 CK_HANDLER(ck_h_rebuild_parameter_with_state)
 {
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 4, 4, err);
     bool rg;
     if (!s) s = ck_arg_bool(e, args, 1, &rg, err);
     if (s) return s;
     ckpt_tensor *t;
-    if ((s = make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err))) return s;
+    if ((s = ck_make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err))) return s;
     ckpt_value *state = args->u.seq.items[3];
     if (state->kind != CKPT_KIND_NONE) t->extra = state; /* extra Python attributes: kept as data */
     return CKPT_OK;
@@ -272,19 +289,19 @@ CK_HANDLER(ck_h_rebuild_parameter_with_state)
 CK_HANDLER(ck_h_parameter_new)
 {
     /* NEWOBJ torch.nn.parameter.Parameter(data[, requires_grad]) */
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 1, 2, err);
     if (s) return s;
     bool rg = true;
     if (args->u.seq.len == 2 && (s = ck_arg_bool(e, args, 1, &rg, err))) return s;
     ckpt_tensor *t;
-    return make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err);
+    return ck_make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err);
 }
 
 CK_HANDLER(ck_h_rebuild_from_type_v2)
 {
     /* torch._tensor._rebuild_from_type_v2(func, new_type, args, state): ret = func(*args), as new_type */
-    ckpt_status s = no_kwargs(e, kwargs, err);
+    ckpt_status s = ck_no_kwargs(e, kwargs, err);
     if (!s) s = ck_arg_count(e, args, 4, 4, err);
     if (s) return s;
     ckpt_value *func = args->u.seq.items[0], *type = args->u.seq.items[1], *fargs = args->u.seq.items[2];
@@ -305,29 +322,33 @@ CK_HANDLER(ck_h_rebuild_from_type_v2)
                             ck_type_name(type));
     bool param = strcmp(type->u.global.module, "torch.nn.parameter") == 0 && strcmp(type->u.global.name, "Parameter") == 0;
     bool plain = strcmp(type->u.global.module, "torch") == 0 && strcmp(type->u.global.name, "Tensor") == 0;
-    if (!param && !plain)
-        return ck_error_set(err, CKPT_ERR_UNSUPPORTED, "%s.%s: tensor subclass %s.%s is not supported yet", e->module,
-                            e->name, type->u.global.module, type->u.global.name);
+    /* any other new_type is a tensor subclass the registry allows (a class): the tensor keeps its data
+     * and records the class name; the subclass's code is never run, its state is kept as data */
+    if (!param && !plain && type->u.global.entry->kind != CK_G_CLASS)
+        return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: new_type %s.%s is not a class", e->module, e->name,
+                            type->u.global.module, type->u.global.name);
     const ck_reg_entry *fe = func->u.global.entry;
     ckpt_value *r;
     if ((s = fe->call(u, fe, fargs, NULL, &r, err))) return s;
     if (!r) return ck_out_of_memory(u->store, err);
+    bool empty_state = state->kind == CKPT_KIND_NONE || (state->kind == CKPT_KIND_DICT && state->u.dict.len == 0);
+    if (r->kind == CKPT_KIND_SPARSE && plain && empty_state) {
+        *out = r;
+        return CKPT_OK;
+    }
     if (r->kind != CKPT_KIND_TENSOR)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: func did not build a tensor", e->module, e->name);
     if (param && !r->u.tensor->is_parameter) {
         ckpt_tensor *t;
-        if ((s = make_parameter(u, e, r, r->u.tensor->requires_grad, &r, &t, err))) return s;
+        if ((s = ck_make_parameter(u, e, r, r->u.tensor->requires_grad, &r, &t, err))) return s;
+    } else if (!param && !plain) {
+        char *tn = ck_arena_alloc(&u->store->arena, strlen(type->u.global.module) + strlen(type->u.global.name) + 2, 1);
+        if (!tn) return ck_out_of_memory(u->store, err);
+        sprintf(tn, "%s.%s", type->u.global.module, type->u.global.name);
+        r->u.tensor->type_name = tn;
+        r->u.tensor->subclass = true;
     }
-    bool empty_state = state->kind == CKPT_KIND_NONE || (state->kind == CKPT_KIND_DICT && state->u.dict.len == 0);
     if (!empty_state) r->u.tensor->extra = state;
     *out = r;
     return CKPT_OK;
-}
-
-CK_HANDLER(ck_h_not_yet)
-{
-    (void)u; (void)args; (void)kwargs; (void)out;
-    return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
-                        "%s.%s is an allowed PyTorch rebuild function, but libckpt does not build this tensor kind yet",
-                        e->module, e->name);
 }

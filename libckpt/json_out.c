@@ -69,6 +69,43 @@ static json_t *jints(const int64_t *a, uint32_t n)
     return arr;
 }
 
+/* Element i of a 1-D float/int tensor as JSON: float repr strings, integers; null without data. */
+static json_t *channel_values(const ckpt_tensor *t)
+{
+    if (!t || (t->numel && (!t->storage || !t->storage->data))) return json_null();
+    json_t *arr = json_array();
+    size_t isz = ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
+    for (int64_t i = 0; arr && i < t->shape[0]; i++) {
+        const uint8_t *p = t->storage->data + (size_t)(t->storage_offset + i * t->stride[0]) * isz;
+        switch ((ckpt_dtype)t->dtype) {
+        case CKPT_DTYPE_FLOAT64: { double d; memcpy(&d, p, 8); json_array_append_new(arr, jfloat(d)); break; }
+        case CKPT_DTYPE_FLOAT32: { float f; memcpy(&f, p, 4); json_array_append_new(arr, jfloat(f)); break; }
+        case CKPT_DTYPE_INT64: { int64_t v; memcpy(&v, p, 8); json_array_append_new(arr, json_integer(v)); break; }
+        case CKPT_DTYPE_INT32: { int32_t v; memcpy(&v, p, 4); json_array_append_new(arr, json_integer(v)); break; }
+        default: json_array_append_new(arr, json_null()); break;
+        }
+    }
+    return arr;
+}
+
+/* Fields only some tensors have: device (no storage, or another device), class, quantization. */
+static void tensor_extras(json_t *o, const ckpt_tensor *t)
+{
+    if (t->device) json_object_set_new(o, "device", json_string(t->device));
+    if (t->subclass) json_object_set_new(o, "type", json_string(t->type_name));
+    const ck_quant *q = t->quant;
+    if (!q) return;
+    json_object_set_new(o, "qscheme", json_string(ckpt_qscheme_name((ckpt_qscheme)q->qscheme)));
+    if (q->axis < 0) {
+        json_object_set_new(o, "q_scale", jfloat(q->scale));
+        json_object_set_new(o, "q_zero_point", json_integer(q->zero_point));
+    } else {
+        json_object_set_new(o, "q_axis", json_integer(q->axis));
+        json_object_set_new(o, "q_scales", channel_values(q->scales));
+        json_object_set_new(o, "q_zero_points", channel_values(q->zero_points));
+    }
+}
+
 typedef struct {
     json_t *tensors, *values;
     unsigned flags;
@@ -92,6 +129,7 @@ static json_t *tensor_entry(const char *path, size_t len, const ckpt_tensor *t, 
     json_object_set_new(o, "storage_nbytes", json_integer(t->storage ? (json_int_t)t->storage->nbytes : 0));
     json_object_set_new(o, "requires_grad", json_boolean(t->requires_grad));
     json_object_set_new(o, "is_parameter", json_boolean(t->is_parameter));
+    tensor_extras(o, t);
     if (!(x->flags & CKPT_JSON_NO_DIGEST)) {
         uint64_t h;
         if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) {
@@ -158,6 +196,15 @@ static json_t *value_entry(const char *path, size_t len, const ckpt_value *v)
         memcpy(buf + ml + 1, n, nl + 1);
         json_object_set_new(o, "value", jstr(buf, ml + nl + 1));
         free(buf);
+        break;
+    }
+    case CKPT_KIND_SPARSE: {
+        const ckpt_sparse *sp = v->u.sparse;
+        json_object_set_new(o, "layout", json_string(ckpt_layout_name((ckpt_layout)sp->layout)));
+        json_object_set_new(o, "dtype", json_string(ckpt_dtype_name((ckpt_dtype)sp->dtype)));
+        json_object_set_new(o, "shape", jints(sp->shape, sp->ndim));
+        json_object_set_new(o, "requires_grad", json_boolean(sp->requires_grad));
+        if (sp->layout == CKPT_LAYOUT_SPARSE_COO) json_object_set_new(o, "is_coalesced", json_boolean(sp->coalesced));
         break;
     }
     case CKPT_KIND_STORAGE:

@@ -691,7 +691,7 @@ const char *ck_kind_name(ckpt_kind kind)
         [CKPT_KIND_FROZENSET] = "frozenset", [CKPT_KIND_TENSOR] = "torch.Tensor",
         [CKPT_KIND_STORAGE] = "torch.storage.TypedStorage", [CKPT_KIND_DTYPE] = "torch.dtype",
         [CKPT_KIND_DEVICE] = "torch.device", [CKPT_KIND_GLOBAL] = "global", [CKPT_KIND_OBJECT] = "object",
-        [CKPT_KIND_CALL] = "call",
+        [CKPT_KIND_CALL] = "call", [CKPT_KIND_SPARSE] = "torch.Tensor",
     };
     return (unsigned)kind < CK_ARRAY_LEN(names) && names[kind] ? names[kind] : "unknown";
 }

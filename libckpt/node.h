@@ -51,6 +51,7 @@ struct ckpt_value {
         struct { ck_dict_entry *entries; uint32_t len, cap; ck_hindex *index; } dict;
         ckpt_tensor *tensor;
         ckpt_storage *storage;
+        ckpt_sparse *sparse;
         uint8_t dtype;
         struct { const char *module, *name; const struct ck_reg_entry *entry; } global;
         ck_object *obj;

@@ -454,6 +454,7 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     if (!module || !name) return oom(m);
     if (m->u->proto < 3) ck_normalize_global(&module, &name);
     const ck_reg_entry *e = ck_view_lookup(m->view, module, name);
+    if (!e && m->u->resolve) e = m->u->resolve(m->u->resolve_ctx, module, name);
     if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, module, name, e, m->u->op_offset, m->u->op);
     if (!e && strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) {
         e = &getattr_entry; /* judged where it is used: only an Enum member by name passes */

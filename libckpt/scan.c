@@ -20,6 +20,7 @@
 
 #include "ckpt/scan.h"
 #include "errors.h"
+#include "formats.h"
 #include "mapfile.h"
 #include "options.h"
 #include "pickle_opcodes.h"
@@ -438,7 +439,13 @@ static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
     switch (ck_sniff(p, n, desc, sizeof desc)) {
     case CK_INPUT_ZIP: r->format = "zip"; return scan_zip(w, p, n);
     case CK_INPUT_LEGACY: r->format = "legacy"; return scan_stream(w, p, n, 0, 5);
-    case CK_INPUT_PICKLE: r->format = "pickle"; return scan_stream(w, p, n, 0, 0);
+    case CK_INPUT_PICKLE:
+        if (ck_legacy_probe(p, n)) { /* a legacy stream written with another pickle protocol than 2 */
+            r->format = "legacy";
+            return scan_stream(w, p, n, 0, 5);
+        }
+        r->format = "pickle";
+        return scan_stream(w, p, n, 0, 0);
     case CK_INPUT_TAR:
         r->format = "tar";
         note_error_text(r, CKPT_ERR_UNSUPPORTED, "the input is a tar checkpoint (torch 0.1-0.3); scanning tar members is not "

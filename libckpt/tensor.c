@@ -37,6 +37,20 @@ ckpt_status ck_tensor_validate(ckpt_tensor *t, uint32_t max_ndim, ckpt_error *er
     t->numel = numel;
     if (!t->storage) return CKPT_OK;
     uint64_t snbytes = t->storage->nbytes;
+    unsigned pack = ck_dtype_info_of((ckpt_dtype)t->dtype)->pack;
+    if (pack > 1) {
+        /* quint4x2 / quint2x4: the shape counts sub-byte values, `pack` to a byte (torch's quantized
+         * embedding tables). Only contiguous tensors starting on a byte boundary have a layout. */
+        uint64_t end;
+        if (!ckpt_tensor_is_contiguous(t) || (uint64_t)t->storage_offset % pack)
+            return ck_error_set(err, CKPT_ERR_UNSUPPORTED, "a %s tensor must be contiguous from a byte boundary",
+                                ckpt_dtype_name((ckpt_dtype)t->dtype));
+        if (ck_add_overflow_u64((uint64_t)t->storage_offset, numel, &end) || (end + pack - 1) / pack > snbytes)
+            return ck_error_set(err, CKPT_ERR_TENSOR, "%s tensor of %llu values at offset %lld extends past storage "
+                                "'%s' of %llu bytes", ckpt_dtype_name((ckpt_dtype)t->dtype), (unsigned long long)numel,
+                                (long long)t->storage_offset, t->storage->key, (unsigned long long)snbytes);
+        return CKPT_OK;
+    }
     uint64_t off_bytes;
     if (ck_mul_overflow_u64((uint64_t)t->storage_offset, itemsize, &off_bytes) || off_bytes > snbytes)
         return ck_error_set(err, CKPT_ERR_TENSOR,
@@ -77,6 +91,10 @@ bool ckpt_tensor_is_contiguous(const ckpt_tensor *t)
 void ck_tensor_for_each_run(const ckpt_tensor *t, ck_run_fn fn, void *ctx)
 {
     if (t->numel == 0 || !t->storage || !t->storage->data) return;
+    if (ck_dtype_info_of((ckpt_dtype)t->dtype)->pack > 1) { /* contiguous by validation: its bytes */
+        fn(ckpt_tensor_data(t), (size_t)ckpt_tensor_nbytes(t), ctx);
+        return;
+    }
     size_t itemsize = ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
     const uint8_t *base = t->storage->data + (size_t)t->storage_offset * itemsize;
     /* Fold trailing dimensions that are laid out contiguously into one run. */
@@ -174,8 +192,7 @@ ckpt_status ckpt_tensor_xxh3_64(const ckpt_tensor *t, uint64_t *digest, ckpt_err
         return ck_error_set(err, CKPT_ERR_STATE, "tensor has no data (loaded with CKPT_LOAD_SKIP_DATA, or a meta tensor)");
     size_t swap = ck_host_is_little_endian() ? 0 : ck_dtype_info_of((ckpt_dtype)t->dtype)->swap_unit;
     if (swap <= 1 && ckpt_tensor_is_contiguous(t)) {
-        size_t itemsize = ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
-        *digest = XXH3_64bits(t->storage->data + (size_t)t->storage_offset * itemsize, (size_t)(t->numel * itemsize));
+        *digest = XXH3_64bits(ckpt_tensor_data(t), (size_t)ckpt_tensor_nbytes(t));
         return CKPT_OK;
     }
     hash_ctx *h = malloc(sizeof *h);
@@ -230,13 +247,21 @@ const int64_t *ckpt_tensor_shape(const ckpt_tensor *t) { return t && t->ndim ? t
 const int64_t *ckpt_tensor_stride(const ckpt_tensor *t) { return t && t->ndim ? t->stride : NULL; }
 int64_t ckpt_tensor_storage_offset(const ckpt_tensor *t) { return t ? t->storage_offset : 0; }
 uint64_t ckpt_tensor_numel(const ckpt_tensor *t) { return t ? t->numel : 0; }
-uint64_t ckpt_tensor_nbytes(const ckpt_tensor *t) { return t ? t->numel * ckpt_dtype_itemsize((ckpt_dtype)t->dtype) : 0; }
+uint64_t ckpt_tensor_nbytes(const ckpt_tensor *t)
+{
+    if (!t) return 0;
+    unsigned pack = ck_dtype_info_of((ckpt_dtype)t->dtype)->pack;
+    if (pack > 1) return (t->numel + pack - 1) / pack;
+    return t->numel * ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
+}
 bool ckpt_tensor_requires_grad(const ckpt_tensor *t) { return t && t->requires_grad; }
 bool ckpt_tensor_is_parameter(const ckpt_tensor *t) { return t && t->is_parameter; }
 const ckpt_storage *ckpt_tensor_storage(const ckpt_tensor *t) { return t ? t->storage : NULL; }
 const void *ckpt_tensor_data(const ckpt_tensor *t)
 {
     if (!t || !t->storage || !t->storage->data) return NULL;
+    unsigned pack = ck_dtype_info_of((ckpt_dtype)t->dtype)->pack;
+    if (pack > 1) return t->storage->data + (size_t)t->storage_offset / pack;
     return t->storage->data + (size_t)t->storage_offset * ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
 }
 
@@ -246,3 +271,56 @@ uint64_t ckpt_storage_numel(const ckpt_storage *s) { return s ? s->numel : 0; }
 uint64_t ckpt_storage_nbytes(const ckpt_storage *s) { return s ? s->nbytes : 0; }
 const char *ckpt_storage_location(const ckpt_storage *s) { return s ? s->location : NULL; }
 const void *ckpt_storage_data(const ckpt_storage *s) { return s ? s->data : NULL; }
+
+const char *ckpt_tensor_device(const ckpt_tensor *t)
+{
+    if (!t) return NULL;
+    if (t->device) return t->device;
+    return t->storage ? t->storage->location : "cpu";
+}
+const char *ckpt_tensor_type_name(const ckpt_tensor *t) { return t ? t->type_name : NULL; }
+
+/* ---- quantized tensors ---- */
+
+const char *ckpt_qscheme_name(ckpt_qscheme q)
+{
+    switch (q) {
+    case CKPT_QSCHEME_NONE: return "none";
+    case CKPT_QSCHEME_PER_TENSOR_AFFINE: return "per_tensor_affine";
+    case CKPT_QSCHEME_PER_CHANNEL_AFFINE: return "per_channel_affine";
+    case CKPT_QSCHEME_PER_TENSOR_SYMMETRIC: return "per_tensor_symmetric";
+    case CKPT_QSCHEME_PER_CHANNEL_SYMMETRIC: return "per_channel_symmetric";
+    case CKPT_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS: return "per_channel_affine_float_qparams";
+    }
+    return "invalid";
+}
+ckpt_qscheme ckpt_tensor_qscheme(const ckpt_tensor *t) { return t && t->quant ? (ckpt_qscheme)t->quant->qscheme : CKPT_QSCHEME_NONE; }
+double ckpt_tensor_q_scale(const ckpt_tensor *t) { return t && t->quant && t->quant->axis < 0 ? t->quant->scale : 0; }
+int64_t ckpt_tensor_q_zero_point(const ckpt_tensor *t) { return t && t->quant && t->quant->axis < 0 ? t->quant->zero_point : 0; }
+int64_t ckpt_tensor_q_axis(const ckpt_tensor *t) { return t && t->quant ? t->quant->axis : -1; }
+const ckpt_tensor *ckpt_tensor_q_scales(const ckpt_tensor *t) { return t && t->quant ? t->quant->scales : NULL; }
+const ckpt_tensor *ckpt_tensor_q_zero_points(const ckpt_tensor *t) { return t && t->quant ? t->quant->zero_points : NULL; }
+
+/* ---- sparse tensors ---- */
+
+const char *ckpt_layout_name(ckpt_layout l)
+{
+    switch (l) {
+    case CKPT_LAYOUT_STRIDED: return "strided";
+    case CKPT_LAYOUT_SPARSE_COO: return "sparse_coo";
+    case CKPT_LAYOUT_SPARSE_CSR: return "sparse_csr";
+    case CKPT_LAYOUT_SPARSE_CSC: return "sparse_csc";
+    case CKPT_LAYOUT_SPARSE_BSR: return "sparse_bsr";
+    case CKPT_LAYOUT_SPARSE_BSC: return "sparse_bsc";
+    }
+    return "invalid";
+}
+ckpt_layout ckpt_sparse_layout(const ckpt_sparse *s) { return s ? (ckpt_layout)s->layout : CKPT_LAYOUT_STRIDED; }
+ckpt_dtype ckpt_sparse_dtype(const ckpt_sparse *s) { return s ? (ckpt_dtype)s->dtype : CKPT_DTYPE_INVALID; }
+size_t ckpt_sparse_ndim(const ckpt_sparse *s) { return s ? s->ndim : 0; }
+const int64_t *ckpt_sparse_shape(const ckpt_sparse *s) { return s && s->ndim ? s->shape : NULL; }
+bool ckpt_sparse_requires_grad(const ckpt_sparse *s) { return s && s->requires_grad; }
+bool ckpt_sparse_is_coalesced(const ckpt_sparse *s) { return s && s->coalesced; }
+const ckpt_tensor *ckpt_sparse_indices(const ckpt_sparse *s) { return s && s->indices ? s->indices->u.tensor : NULL; }
+const ckpt_tensor *ckpt_sparse_plain_indices(const ckpt_sparse *s) { return s && s->plain ? s->plain->u.tensor : NULL; }
+const ckpt_tensor *ckpt_sparse_values(const ckpt_sparse *s) { return s && s->values ? s->values->u.tensor : NULL; }

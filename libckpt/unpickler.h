@@ -57,6 +57,11 @@ typedef struct ck_pickle_arg {
  */
 typedef void (*ck_trace_fn)(void *ctx, uint64_t offset, uint8_t op, const ck_pickle_arg *arg, size_t depth,
                             size_t marks, const ckpt_value *target);
+/*
+ * Resolves a global the registry does not have, for names only one format gives meaning to (TorchScript's
+ * __torch__ classes); returns NULL to refuse it as usual.
+ */
+typedef const ck_reg_entry *(*ck_resolve_fn)(void *ctx, const char *module, const char *name);
 
 /* Modes. */
 #define CK_MODE_LOAD 0u /* refuse globals that are not allowed; run handlers */
@@ -77,6 +82,8 @@ struct ck_unpickler {
     void *on_global_ctx;
     ck_trace_fn on_op;
     void *on_op_ctx;
+    ck_resolve_fn resolve; /* NULL: the registry alone decides */
+    void *resolve_ctx;
     const char *record; /* for messages: the record being read */
     /* state of the current run, readable by handlers */
     int proto;           /* from PROTO, 0 when absent */

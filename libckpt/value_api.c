@@ -76,6 +76,7 @@ const char *ckpt_value_str(const ckpt_value *v, size_t *len)
 ckpt_dtype ckpt_value_dtype(const ckpt_value *v) { return v && v->kind == CKPT_KIND_DTYPE ? (ckpt_dtype)v->u.dtype : CKPT_DTYPE_INVALID; }
 const ckpt_tensor *ckpt_value_tensor(const ckpt_value *v) { return v && v->kind == CKPT_KIND_TENSOR ? v->u.tensor : NULL; }
 const ckpt_storage *ckpt_value_storage(const ckpt_value *v) { return v && v->kind == CKPT_KIND_STORAGE ? v->u.storage : NULL; }
+const ckpt_sparse *ckpt_value_sparse(const ckpt_value *v) { return v && v->kind == CKPT_KIND_SPARSE ? v->u.sparse : NULL; }
 
 size_t ckpt_value_len(const ckpt_value *v)
 {

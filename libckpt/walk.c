@@ -32,7 +32,8 @@ bool ck_has_identity(const ckpt_value *v)
     case CKPT_KIND_TENSOR:
     case CKPT_KIND_STORAGE:
     case CKPT_KIND_OBJECT:
-    case CKPT_KIND_CALL: return true;
+    case CKPT_KIND_CALL:
+    case CKPT_KIND_SPARSE: return true;
     case CKPT_KIND_TUPLE: return v->u.seq.len > 0 || v->type_name != NULL; /* () is a singleton in Python */
     default: return false;
     }
@@ -148,6 +149,30 @@ bool ck_child_at(const ckpt_value *node, size_t i, ck_child *c)
             i -= o->dict_items->u.dict.len;
         }
         break;
+    }
+    case CKPT_KIND_SPARSE: {
+        /* the component tensors, named like torch's accessors */
+        static const char *const names[][3] = {
+            [CKPT_LAYOUT_SPARSE_COO] = {"indices", NULL, "values"},
+            [CKPT_LAYOUT_SPARSE_CSR] = {"crow_indices", "col_indices", "values"},
+            [CKPT_LAYOUT_SPARSE_CSC] = {"ccol_indices", "row_indices", "values"},
+            [CKPT_LAYOUT_SPARSE_BSR] = {"crow_indices", "col_indices", "values"},
+            [CKPT_LAYOUT_SPARSE_BSC] = {"ccol_indices", "row_indices", "values"},
+        };
+        const ckpt_sparse *sp = node->u.sparse;
+        ckpt_value *parts[3] = {sp->indices, sp->plain, sp->values};
+        if (sp->layout >= CK_ARRAY_LEN(names) || sp->layout == CKPT_LAYOUT_STRIDED) return false;
+        for (size_t k = 0; k < 3; k++) {
+            if (!parts[k]) continue;
+            if (i == 0) {
+                c->v = parts[k];
+                c->comp = names[sp->layout][k];
+                c->comp_len = strlen(c->comp);
+                return true;
+            }
+            i--;
+        }
+        return false;
     }
     default: return false;
     }

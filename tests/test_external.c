@@ -306,16 +306,17 @@ START_TEST(candle_elements)
 }
 END_TEST
 
-/* picklescan's pytorch_model.bin is the legacy (torch < 1.6) format: issue 7 adds it. Until then it is
- * refused as unsupported, and named as what it is. */
-START_TEST(legacy_format_unsupported)
+/* picklescan's pytorch_model.bin is the legacy (torch < 1.6) format: it loads as such (test_formats
+ * compares it with torch's view, tests/fixtures/external/picklescan_pytorch_model.json). */
+START_TEST(legacy_format_loads)
 {
     const char *path = tst_external("picklescan/tests/data/pytorch_model.bin");
     if (!path) return;
     ckpt_error *err = ckpt_error_new();
     ckpt_checkpoint *ck = NULL;
-    ck_assert_int_eq(ckpt_load_file(path, NULL, &ck, err), CKPT_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(ckpt_error_message(err), "legacy PyTorch checkpoint"));
+    ck_assert_msg(ckpt_load_file(path, NULL, &ck, err) == CKPT_OK, "%s", ckpt_error_message(err));
+    ck_assert_int_eq(ckpt_checkpoint_format(ck), CKPT_FORMAT_LEGACY);
+    ckpt_checkpoint_free(ck);
     ckpt_error_free(err);
 }
 END_TEST
@@ -358,7 +359,7 @@ static Suite *suite(void)
     tcase_add_test(tc, benign_pickles_load_inside_a_checkpoint);
     tcase_add_loop_test(tc, torch_checkpoints_match_torch, 0, (int)(sizeof torch_files / sizeof torch_files[0]));
     tcase_add_test(tc, candle_elements);
-    tcase_add_test(tc, legacy_format_unsupported);
+    tcase_add_test(tc, legacy_format_loads);
     tcase_add_test(tc, other_formats_named);
     suite_add_tcase(s, tc);
     return s;

@@ -718,6 +718,11 @@ START_TEST(libzip_agrees_on_fixtures)
         if (l < 4 || strcmp(e->d_name + l - 3, ".pt") != 0) continue;
         char path[4600];
         snprintf(path, sizeof path, "%s/%s", dirbuf, e->d_name);
+        FILE *f = fopen(path, "rb");
+        char magic[4] = {0};
+        size_t got = f ? fread(magic, 1, 4, f) : 0;
+        if (f) fclose(f);
+        if (got != 4 || memcmp(magic, "PK\x03\x04", 4) != 0) continue; /* legacy and tar fixtures are no zips */
         total++;
         agreed += cross_check_file(path, e->d_name);
     }

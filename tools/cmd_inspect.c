@@ -106,7 +106,8 @@ int cmd_inspect(int argc, char **argv)
         fprintf(stderr, "ckpt: out of memory\n");
         return EXIT_ERROR;
     }
-    ckpt_load_options_set_flags(opts, flags);
+    /* inspecting never runs anything: a TorchScript archive is listed as data (format "torchscript") */
+    ckpt_load_options_set_flags(opts, flags | CKPT_LOAD_TORCHSCRIPT);
     cli_allow_apply(&allow, opts);
     ckpt_checkpoint *ck = NULL;
     ckpt_status s = ckpt_load_file(file, opts, &ck, err);
@@ -129,6 +130,8 @@ int cmd_inspect(int argc, char **argv)
         printf("file: %s\nformat: %s, archive prefix '%s', %s-endian\n", file,
                ckpt_format_name(ckpt_checkpoint_format(ck)), ckpt_checkpoint_archive_prefix(ck),
                ckpt_checkpoint_big_endian(ck) ? "big" : "little");
+        if (ckpt_checkpoint_format(ck) == CKPT_FORMAT_TORCHSCRIPT)
+            printf("a TorchScript archive (torch.jit.save), read as data: its code is never read or run\n");
         size_t nt = ckpt_checkpoint_num_tensors(ck);
         uint64_t total = 0;
         printf("\n%-40s %-10s %-20s %12s  %s\n", "TENSOR", "DTYPE", "SHAPE", "BYTES", "XXH3_64");

@@ -31,6 +31,12 @@ typedef struct ckpt_checkpoint ckpt_checkpoint;
                                      skip_data); storage records must still exist with the right size */
 #define CKPT_LOAD_NO_DATA_CRC 0x8u /* skip the CRC-32 check of storage records (metadata records are
                                       always checked); with CKPT_LOAD_MMAP this keeps the load lazy */
+#define CKPT_LOAD_TORCHSCRIPT 0x10u /* read a TorchScript archive (torch.jit.save) as data: its data.pkl
+                                      becomes the root, `__torch__.*` module classes become objects
+                                      (class name + attributes) and torch.jit._pickle helpers give their
+                                      argument back. Its code/ is never read or run. Without this flag a
+                                      TorchScript archive fails with CKPT_ERR_UNSUPPORTED (it is not a
+                                      checkpoint, and nothing else should mistake it for one) */
 
 /* Resource limits. 0 as a value restores the default. */
 typedef enum ckpt_limit {

@@ -41,7 +41,8 @@ typedef enum ckpt_kind {
     CKPT_KIND_DEVICE,    /* a torch.device; ckpt_value_str gives "cpu", "cuda:0" */
     CKPT_KIND_GLOBAL,    /* an allowed global used as a value and not called (a class, a qscheme...) */
     CKPT_KIND_OBJECT,    /* an instance of an allowed class: class name + args + state + items */
-    CKPT_KIND_CALL       /* the recorded (never performed) call of an allowed function; type name "call" */
+    CKPT_KIND_CALL,      /* the recorded (never performed) call of an allowed function; type name "call" */
+    CKPT_KIND_SPARSE     /* a sparse tensor (COO/CSR/CSC/BSR/BSC): see ckpt_value_sparse */
 } ckpt_kind;
 
 CKPT_API ckpt_kind ckpt_value_kind(const ckpt_value *v);
@@ -72,6 +73,8 @@ CKPT_API ckpt_dtype ckpt_value_dtype(const ckpt_value *v);
 /* The tensor of a CKPT_KIND_TENSOR node, the storage of a CKPT_KIND_STORAGE node; else NULL. */
 CKPT_API const ckpt_tensor *ckpt_value_tensor(const ckpt_value *v);
 CKPT_API const ckpt_storage *ckpt_value_storage(const ckpt_value *v);
+/* The sparse tensor of a CKPT_KIND_SPARSE node; else NULL. Its component tensors are its children. */
+CKPT_API const ckpt_sparse *ckpt_value_sparse(const ckpt_value *v);
 
 /* Number of items of a list/tuple/set/frozenset/dict, or of an object's list items. 0 otherwise. */
 CKPT_API size_t ckpt_value_len(const ckpt_value *v);
