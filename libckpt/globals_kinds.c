@@ -455,6 +455,7 @@ CK_HANDLER(ck_h_rebuild_device_tensor_from_cpu_tensor)
     t->subclass = false;
     t->is_parameter = false;
     t->extra = NULL;
+    t->extra_kind = CK_TX_NONE;
     t->requires_grad = rg;
     if ((s = device_arg(u, e, args, 2, &t->device, err))) return s;
     *out = v;

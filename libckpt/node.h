@@ -36,7 +36,7 @@ typedef struct ck_object {
 struct ckpt_value {
     uint8_t kind;  /* ckpt_kind */
     uint8_t flags; /* CK_NF_* */
-    uint16_t spare;
+    uint16_t spare; /* builder.c: tag of the ckpt_builder that created the node (0 for loaded nodes) */
     uint32_t id;
     const char *type_name; /* NULL: the default Python name for the kind */
     ckpt_value *attrs;     /* dict that BUILD set on a container, or NULL */

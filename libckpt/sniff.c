@@ -62,9 +62,10 @@ ck_input_kind ck_sniff(const uint8_t *p, size_t n, char *desc, size_t cap)
     if (n >= 9) {
         uint64_t hlen = 0;
         for (int i = 0; i < 8; i++) hlen |= (uint64_t)p[i] << (8 * i);
-        if (p[8] == '{' && hlen >= 2 && hlen <= n - 8) {
+        /* a length the format allows (even past the end: the reader then says "truncated") */
+        if (p[8] == '{' && hlen >= 2 && hlen <= 100000000u) {
             snprintf(desc, cap, "a safetensors file");
-            return CK_INPUT_OTHER;
+            return CK_INPUT_SAFETENSORS;
         }
     }
     size_t m = n;
