@@ -322,7 +322,7 @@ ckpt_status ck_st_load(ckpt_checkpoint *c, const uint8_t *data, size_t len, bool
     }
     ckpt_value *metadata = NULL;
     if (meta_json && (s = parse_metadata(c, meta_json, &metadata, err))) goto out;
-    qsort(entries, count, sizeof *entries, cmp_entry);
+    if (count) qsort(entries, count, sizeof *entries, cmp_entry);
     /* the data area: exactly the bytes after the header, tiled by the tensors in offset order */
     uint64_t data_len = len - 8 - n, expect = 0;
     for (size_t i = 0; i < count; i++) {
