@@ -369,7 +369,7 @@ static void t_bool(pk *p, bool b) { T(.op = T_BOOL, .n = b); }
 static ckpt_status storage_slot(pk *p, const ckpt_storage *st, ckpt_dtype view, const ckpt_value *for_node,
                                 slot_info **out)
 {
-    uint64_t found;
+    uint32_t found;
     if (ck_ptrmap_get(&p->storage_slot, st, &found)) {
         slot_info *si = &p->slots[found - 1];
         if (!si->untyped && si->dtype != (uint8_t)view)
@@ -401,7 +401,7 @@ static ckpt_status storage_slot(pk *p, const ckpt_storage *st, ckpt_dtype view, 
             slot_info *other = &p->slots[(uintptr_t)prev - 1];
             const ckpt_storage *os = p->res->storages[other->slot].storage;
             if (os->nbytes == st->nbytes && memcmp(os->data, st->data, (size_t)st->nbytes) == 0) {
-                if (!ck_ptrmap_put(&p->storage_slot, st, (uintptr_t)prev)) return oom(p);
+                if (!ck_ptrmap_put(&p->storage_slot, st, (uint32_t)(uintptr_t)prev)) return oom(p);
                 p->res->deduplicated++;
                 *out = other;
                 return CKPT_OK;
@@ -435,9 +435,9 @@ static ckpt_status storage_slot(pk *p, const ckpt_storage *st, ckpt_dtype view, 
     ck_pickled_storage *rec = &p->res->storages[p->res->nstorages++];
     rec->storage = st;
     rec->nbytes = st->nbytes;
-    snprintf(rec->key, sizeof rec->key, "%u", si.slot);
     p->slots[p->nslots++] = si;
-    if (!ck_ptrmap_put(&p->storage_slot, st, p->nslots)) return oom(p);
+    if (p->nslots >= UINT32_MAX) return fail(p, for_node, CKPT_ERR_LIMIT, "more than 2^32 storages");
+    if (!ck_ptrmap_put(&p->storage_slot, st, (uint32_t)p->nslots)) return oom(p);
     *out = &p->slots[p->nslots - 1];
     return CKPT_OK;
 }
@@ -457,7 +457,7 @@ static ckpt_status emit_pid(pk *p, const ckpt_storage *st, ckpt_dtype view, cons
     T(.op = T_CONST_STR, .n = CONST_STORAGE);
     if (untyped) t_global(p, "torch.storage", "UntypedStorage");
     else t_global(p, "torch", ck_dtype_info_of((ckpt_dtype)dtype)->storage_class);
-    T(.op = T_STR, .a.s = rec->key, .flag = STR_KEY, .n = slot); /* one str object per record: memoised */
+    T(.op = T_STR, .flag = STR_KEY, .n = slot); /* one str object per record: memoised */
     if (strcmp(st->location, "cpu") == 0) T(.op = T_CONST_STR, .n = CONST_CPU);
     else T(.op = T_STR, .a.s = st->location, .b.len = strlen(st->location));
     t_int(p, (int64_t)(untyped ? rec->nbytes : rec->nbytes / ckpt_dtype_itemsize((ckpt_dtype)dtype)));
@@ -633,7 +633,7 @@ static const char *const layout_names[] = {"strided", "sparse_coo", "sparse_csr"
 
 static ckpt_status save_value(pk *p, const ckpt_value *v)
 {
-    uint64_t idx;
+    uint32_t idx;
     if (ck_ptrmap_get(&p->memo, v, &idx)) {
         put_memo_get(p, idx);
         return CKPT_OK;
@@ -702,7 +702,7 @@ static ckpt_status save_value(pk *p, const ckpt_value *v)
         }
         /* a tuple reached again before it is finished can only end if a list or dict in between was
          * memoised (Python's "subtle" case); a third entry means a cycle of tuples only */
-        uint64_t busy;
+        uint32_t busy;
         if (!ck_ptrmap_add(&p->tuple_busy, v, 1, &busy)) return oom(p);
         if (busy > 2) return fail(p, v, CKPT_ERR_UNSUPPORTED, "a tuple contains itself through tuples only (not picklable)");
         if (n > 3) t_op(p, OP_MARK);
@@ -855,7 +855,7 @@ static ckpt_status run_task(pk *p, const task *t)
     case T_MEMO: return memoize(p, t->a.v);
     case T_TUPLE_END: {
         const ckpt_value *v = t->a.v;
-        uint64_t idx, busy;
+        uint32_t idx, busy;
         ck_ptrmap_add(&p->tuple_busy, v, -1, &busy);
         if (ck_ptrmap_get(&p->memo, v, &idx)) {
             /* the tuple was written while its items were (a recursive reference): use that copy */
@@ -894,7 +894,9 @@ static ckpt_status run_task(pk *p, const task *t)
                 put_memo_get(p, (uint64_t)si->key_memo);
                 return CKPT_OK;
             }
-            put_str(p, NULL, t->a.s, strlen(t->a.s));
+            char key[16];
+            snprintf(key, sizeof key, "%u", t->n);
+            put_str(p, NULL, key, strlen(key));
             ckpt_status st = new_memo(p, &idx);
             si->key_memo = idx;
             return st;
@@ -971,8 +973,10 @@ void ck_pickle_result_release(ck_pickle_result *r)
     memset(r, 0, sizeof *r);
 }
 
-ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry, bool dedup, ck_pickle_result *out,
-                           ckpt_error *err)
+#define FLUSH_AT (1u << 20)
+
+ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry, bool dedup, ck_pickle_flush_fn flush,
+                           void *flush_ctx, ck_pickle_result *out, ckpt_error *err)
 {
     memset(out, 0, sizeof *out);
     pk p;
@@ -996,9 +1000,17 @@ ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry
         task t = p.tasks[--p.ntasks];
         if (run_task(&p, &t) != CKPT_OK && !p.status) p.status = ckpt_error_code(err) ? ckpt_error_code(err) : CKPT_ERR_STATE;
         if (p.out->failed && !p.status) oom(&p);
+        if (!p.status && flush && p.out->len >= FLUSH_AT) {
+            p.status = flush(flush_ctx, p.out->p, p.out->len, err);
+            p.out->len = 0;
+        }
     }
     if (!p.status) put_op(&p, OP_STOP);
     if (!p.status && p.out->failed) oom(&p);
+    if (!p.status && flush) {
+        p.status = flush(flush_ctx, p.out->p, p.out->len, err);
+        p.out->len = 0;
+    }
     ckpt_status s = p.status;
     if (s && p.failed_at && err) {
         char *path = ck_path_of(root, p.failed_at);

@@ -21,11 +21,10 @@
 #include "registry_internal.h"
 #include "tensors.h"
 
-/* One data/<key> record. */
+/* One data/<key> record; record i has the key "i" (decimal). */
 typedef struct ck_pickled_storage {
     const ckpt_storage *storage; /* the first storage written under this key */
     uint64_t nbytes;
-    char key[24];
 } ck_pickled_storage;
 
 typedef struct ck_pickle_result {
@@ -35,12 +34,16 @@ typedef struct ck_pickle_result {
     uint64_t deduplicated;        /* storages merged into an earlier identical one (CKPT_SAVE_DEDUP) */
 } ck_pickle_result;
 
+/* Receives the pickle in pieces (when given, out->pickle holds only what was not handed over yet). */
+typedef ckpt_status (*ck_pickle_flush_fn)(void *ctx, const uint8_t *p, size_t n, ckpt_error *err);
+
 /*
  * registry: the globals the output may name (NULL: the default). dedup: merge byte-identical storages
- * of one element type (XXH3-128, confirmed by comparing the bytes).
+ * of one element type (XXH3-128, confirmed by comparing the bytes). flush (may be NULL): streams the
+ * pickle out every megabyte, so a pickle of 100,000 tensors is never held whole.
  */
-ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry, bool dedup, ck_pickle_result *out,
-                           ckpt_error *err);
+ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry, bool dedup, ck_pickle_flush_fn flush,
+                           void *flush_ctx, ck_pickle_result *out, ckpt_error *err);
 void ck_pickle_result_release(ck_pickle_result *r);
 
 #endif

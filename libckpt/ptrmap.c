@@ -1,4 +1,4 @@
-/* ptrmap.c: pointer -> uint64 map with linear probing (see ptrmap.h). */
+/* ptrmap.c: pointer -> uint32 map with linear probing, at most half full (see ptrmap.h). */
 #include "ptrmap.h"
 
 #include <stdlib.h>
@@ -17,71 +17,81 @@ void ck_ptrmap_init(ck_ptrmap *m) { memset(m, 0, sizeof *m); }
 
 void ck_ptrmap_release(ck_ptrmap *m)
 {
-    free(m->slots);
+    free(m->keys);
+    free(m->values);
     memset(m, 0, sizeof *m);
 }
 
-static ck_ptrmap_slot *find(const ck_ptrmap *m, const void *key)
+/* The slot holding key, or the empty slot where it would go; SIZE_MAX when the map has no slots. */
+static size_t find(const ck_ptrmap *m, const void *key)
 {
-    if (!m->cap) return NULL;
-    size_t mask = m->cap - 1;
-    for (size_t i = slot_of(key, mask);; i = (i + 1) & mask) {
-        if (m->slots[i].key == key) return &m->slots[i];
-        if (!m->slots[i].key) return NULL;
-    }
+    if (!m->cap) return SIZE_MAX;
+    size_t mask = m->cap - 1, i = slot_of(key, mask);
+    while (m->keys[i] && m->keys[i] != key) i = (i + 1) & mask;
+    return i;
 }
 
-bool ck_ptrmap_get(const ck_ptrmap *m, const void *key, uint64_t *value)
+bool ck_ptrmap_get(const ck_ptrmap *m, const void *key, uint32_t *value)
 {
-    ck_ptrmap_slot *s = find(m, key);
-    if (s && value) *value = s->value;
-    return s != NULL;
+    size_t i = find(m, key);
+    if (i == SIZE_MAX || !m->keys[i]) return false;
+    if (value) *value = m->values[i];
+    return true;
 }
 
 static bool grow(ck_ptrmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 64;
-    if (ncap > SIZE_MAX / sizeof(ck_ptrmap_slot)) return false;
-    ck_ptrmap_slot *n = calloc(ncap, sizeof *n);
-    if (!n) return false;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].key) continue;
-        size_t j = slot_of(m->slots[i].key, ncap - 1);
-        while (n[j].key) j = (j + 1) & (ncap - 1);
-        n[j] = m->slots[i];
+    if (ncap > SIZE_MAX / sizeof(void *)) return false;
+    const void **nk = calloc(ncap, sizeof *nk);
+    uint32_t *nv = malloc(ncap * sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return false;
     }
-    free(m->slots);
-    m->slots = n;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = slot_of(m->keys[i], ncap - 1);
+        while (nk[j]) j = (j + 1) & (ncap - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->values[i];
+    }
+    free(m->keys);
+    free(m->values);
+    m->keys = nk;
+    m->values = nv;
     m->cap = ncap;
     return true;
 }
 
-static ck_ptrmap_slot *insert(ck_ptrmap *m, const void *key)
+static size_t insert(ck_ptrmap *m, const void *key)
 {
-    ck_ptrmap_slot *s = find(m, key);
-    if (s) return s;
-    if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL;
-    size_t mask = m->cap - 1, i = slot_of(key, mask);
-    while (m->slots[i].key) i = (i + 1) & mask;
-    m->slots[i].key = key;
-    m->slots[i].value = 0;
+    size_t i = find(m, key);
+    if (i != SIZE_MAX && m->keys[i]) return i;
+    if ((m->count + 1) * 2 > m->cap) {
+        if (!grow(m)) return SIZE_MAX;
+        i = find(m, key);
+    }
+    m->keys[i] = key;
+    m->values[i] = 0;
     m->count++;
-    return &m->slots[i];
+    return i;
 }
 
-bool ck_ptrmap_put(ck_ptrmap *m, const void *key, uint64_t value)
+bool ck_ptrmap_put(ck_ptrmap *m, const void *key, uint32_t value)
 {
-    ck_ptrmap_slot *s = insert(m, key);
-    if (!s) return false;
-    s->value = value;
+    size_t i = insert(m, key);
+    if (i == SIZE_MAX) return false;
+    m->values[i] = value;
     return true;
 }
 
-bool ck_ptrmap_add(ck_ptrmap *m, const void *key, int64_t delta, uint64_t *out)
+bool ck_ptrmap_add(ck_ptrmap *m, const void *key, int32_t delta, uint32_t *out)
 {
-    ck_ptrmap_slot *s = insert(m, key);
-    if (!s) return false;
-    s->value += (uint64_t)delta;
-    if (out) *out = s->value;
+    size_t i = insert(m, key);
+    if (i == SIZE_MAX) return false;
+    m->values[i] += (uint32_t)delta;
+    if (out) *out = m->values[i];
     return true;
 }

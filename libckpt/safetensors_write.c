@@ -156,9 +156,9 @@ static ckpt_status resolve_shared(collect_ctx *x, json_t *meta)
     ck_ptrmap_init(&last_of);
     for (size_t i = 0; i < x->count; i++) {
         next[i] = SIZE_MAX;
-        uint64_t last;
+        uint32_t last;
         if (ck_ptrmap_get(&last_of, x->items[i].t->storage, &last)) next[last - 1] = i;
-        if (!ck_ptrmap_put(&last_of, x->items[i].t->storage, i + 1)) {
+        if (i + 1 > UINT32_MAX || !ck_ptrmap_put(&last_of, x->items[i].t->storage, (uint32_t)(i + 1))) {
             s = ck_error_set(x->err, CKPT_ERR_NOMEM, "out of memory");
             break;
         }

@@ -1,9 +1,9 @@
 /*
  * save.c: save options and the entry points of include/ckpt/writer.h; the .pt (torch.save zip) layout.
  *
- * A save runs in two phases: first everything that can fail on the values (pickling, or planning the
- * safetensors header), in memory; only then is the output opened and the bytes streamed, tensor data
- * straight from its memory. Records, in the order current torch.save writes them
+ * The output goes to a temporary file (sink.c) that replaces the destination only once complete; any
+ * failure removes it. data.pkl streams into the zip as the pickler produces it, then the storages it
+ * named stream straight from their memory. Records, in the order current torch.save writes them
  * (docs/pytorch-format-notes.md §3.2, §4):
  *   data.pkl, .format_version ("1"), .storage_alignment ("64"), byteorder, data/<key> for each
  *   storage in key order, version ("3\n"), .data/serialization_id.
@@ -138,22 +138,50 @@ static ckpt_status serialization_id(const ck_zipw *z, char out[41], ckpt_error *
     size_t plen = strlen(z->prefix) + 1;
     char **names = malloc((z->count ? z->count : 1) * sizeof *names);
     if (!names) return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < z->count; i++) names[i] = z->entries[i].name + plen;
+    /* the names without the prefix, NUL-terminated copies in one block */
+    size_t total = 0, len;
+    for (size_t i = 0; i < z->count; i++) total += z->entries[i].name_len - plen + 1;
+    char *block = malloc(total ? total : 1);
+    if (!block) {
+        free(names);
+        return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
+    }
+    char *w = block;
+    for (size_t i = 0; i < z->count; i++) {
+        const char *n = ck_zipw_name(z, i, &len);
+        memcpy(w, n + plen, len - plen);
+        w[len - plen] = '\0';
+        names[i] = w;
+        w += len - plen + 1;
+    }
     qsort(names, z->count, sizeof *names, cmp_cstr);
     uint64_t h = 0;
     for (size_t i = 0; i < z->count; i++) h = ck_hash_combine(h, XXH64(names[i], strlen(names[i]), 0));
     free(names);
+    free(block);
     snprintf(out, 41, "%020llu%020llu", (unsigned long long)h, (unsigned long long)z->combined_crc);
     return CKPT_OK;
 }
 
-static ckpt_status write_pt(const ck_pickle_result *r, ck_sink *sink, const char *prefix, ckpt_error *err)
+static ckpt_status pickle_to_zip(void *ctx, const uint8_t *p, size_t n, ckpt_error *err)
+{
+    return ck_zipw_data(ctx, p, n, err);
+}
+
+/* data.pkl is streamed into the zip as it is produced; the storages it names follow. */
+static ckpt_status write_pt(const ckpt_value *root, const ckpt_save_options *o, ck_sink *sink, const char *prefix,
+                            ckpt_error *err)
 {
     ck_zipw z;
+    ck_pickle_result res, *r = &res;
+    memset(r, 0, sizeof *r);
     ckpt_status s = ck_zipw_init(&z, sink, prefix, err);
     if (s) return s;
     const char *byteorder = ck_host_is_little_endian() ? "little" : "big";
-    if (!s) s = ck_zipw_record(&z, "data.pkl", r->pickle.p, r->pickle.len, err);
+    unsigned flags = o ? o->flags : 0;
+    if (!s) s = ck_zipw_begin_stream(&z, "data.pkl", err);
+    if (!s) s = ck_pickle_tree(root, o ? o->registry : NULL, flags & CKPT_SAVE_DEDUP, pickle_to_zip, &z, r, err);
+    if (!s) s = ck_zipw_end(&z, err);
     if (!s) s = ck_zipw_record(&z, ".format_version", "1", 1, err);
     if (!s) s = ck_zipw_record(&z, ".storage_alignment", "64", 2, err);
     if (!s) s = ck_zipw_record(&z, "byteorder", byteorder, strlen(byteorder), err);
@@ -165,7 +193,7 @@ static ckpt_status write_pt(const ck_pickle_result *r, ck_sink *sink, const char
                              (unsigned long long)ps->nbytes);
             break;
         }
-        snprintf(name, sizeof name, "data/%s", ps->key);
+        snprintf(name, sizeof name, "data/%zu", i);
         s = ck_zipw_begin(&z, name, ps->nbytes, err);
         if (!s) s = ck_zipw_data(&z, ps->storage->data, (size_t)ps->nbytes, err);
         if (!s) s = ck_zipw_end(&z, err);
@@ -176,6 +204,7 @@ static ckpt_status write_pt(const ck_pickle_result *r, ck_sink *sink, const char
     if (!s) s = ck_zipw_record(&z, ".data/serialization_id", id, 40, err);
     if (!s) s = ck_zipw_finish(&z, err);
     ck_zipw_release(&z);
+    ck_pickle_result_release(r);
     return s;
 }
 
@@ -204,19 +233,16 @@ static ckpt_status save_to(const ckpt_value *root, const char *path, const ckpt_
         ck_st_plan_release(&plan);
         return s;
     }
-    ck_pickle_result r;
-    ckpt_status s = ck_pickle_tree(root, o ? o->registry : NULL, flags & CKPT_SAVE_DEDUP, &r, err);
-    if (s) return s;
+    ckpt_status s = CKPT_OK;
     char *prefix = o && o->prefix ? strdup(o->prefix) : path ? prefix_for_path(path) : strdup("archive");
     if (!prefix) s = ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
     if (!s) {
         if (path) s = ck_sink_open_file(sink, path, flags & CKPT_SAVE_FSYNC, err);
         else ck_sink_open_memory(sink);
     }
-    if (!s) s = write_pt(&r, sink, prefix, err);
+    if (!s) s = write_pt(root, o, sink, prefix, err);
     if (!s) s = ck_sink_commit(sink, err);
     free(prefix);
-    ck_pickle_result_release(&r);
     return s;
 }
 

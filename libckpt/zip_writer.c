@@ -119,7 +119,7 @@ ckpt_status ck_zipw_init(ck_zipw *z, ck_sink *sink, const char *prefix, ckpt_err
 void ck_zipw_release(ck_zipw *z)
 {
     worker_stop(z->worker);
-    for (size_t i = 0; i < z->count; i++) free(z->entries[i].name);
+    ck_bb_free(&z->names);
     free(z->entries);
     free(z->prefix);
     memset(z, 0, sizeof *z);
@@ -152,7 +152,22 @@ static void local_extra(ck_bytebuf *b, uint64_t offset, size_t name_len, uint64_
     for (unsigned i = 0; i < pad; i++) ck_bb_u8(b, 'Z');
 }
 
+static ckpt_status begin(ck_zipw *z, const char *name, uint64_t size, bool streaming, ckpt_error *err);
+
 ckpt_status ck_zipw_begin(ck_zipw *z, const char *name, uint64_t size, ckpt_error *err)
+{
+    return begin(z, name, size, false, err);
+}
+
+ckpt_status ck_zipw_begin_stream(ck_zipw *z, const char *name, ckpt_error *err)
+{
+    if (z->sink->pos >= MAX32)
+        return ck_error_set(err, CKPT_ERR_STATE, "zip writer: a streamed member must start below 4 GiB");
+    /* laid out as a non-empty member under 4 GiB: no zip64 extra, flags 0x0808, a 16-byte descriptor */
+    return begin(z, name, 1, true, err);
+}
+
+static ckpt_status begin(ck_zipw *z, const char *name, uint64_t size, bool streaming, ckpt_error *err)
 {
     if (z->open) return ck_error_set(err, CKPT_ERR_STATE, "zip writer: member still open");
     if (z->count == z->cap) {
@@ -164,14 +179,17 @@ ckpt_status ck_zipw_begin(ck_zipw *z, const char *name, uint64_t size, ckpt_erro
     }
     size_t plen = strlen(z->prefix), nlen = strlen(name);
     if (plen + 1 + nlen > MAX16) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "zip member name too long");
-    char *full = malloc(plen + nlen + 2);
-    if (!full) return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
-    memcpy(full, z->prefix, plen);
-    full[plen] = '/';
-    memcpy(full + plen + 1, name, nlen + 1);
     size_t flen = plen + 1 + nlen;
+    if (z->names.len > UINT32_MAX - flen) return ck_error_set(err, CKPT_ERR_LIMIT, "too many zip members");
+    uint32_t name_off = (uint32_t)z->names.len;
+    ck_bb_put(&z->names, z->prefix, plen);
+    ck_bb_u8(&z->names, '/');
+    ck_bb_put(&z->names, name, nlen);
+    if (z->names.failed) return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
+    const char *full = (const char *)z->names.p + name_off;
     ck_zipw_entry *e = &z->entries[z->count];
-    e->name = full;
+    e->name_off = name_off;
+    e->name_len = (uint16_t)flen;
     e->offset = z->sink->pos;
     e->size = size;
     e->crc = 0;
@@ -200,7 +218,8 @@ ckpt_status ck_zipw_begin(ck_zipw *z, const char *name, uint64_t size, ckpt_erro
     ck_bb_free(&extra);
     if (s) return s;
     z->open = true;
-    z->declared = size;
+    z->streaming = streaming;
+    z->declared = streaming ? MAX32 - 1 : size;
     z->written = 0;
     z->crc = 0;
     return CKPT_OK;
@@ -209,8 +228,11 @@ ckpt_status ck_zipw_begin(ck_zipw *z, const char *name, uint64_t size, ckpt_erro
 ckpt_status ck_zipw_data(ck_zipw *z, const void *p, size_t n, ckpt_error *err)
 {
     if (!z->open) return ck_error_set(err, CKPT_ERR_STATE, "zip writer: no member open");
-    if (n > z->declared - z->written)
-        return ck_error_set(err, CKPT_ERR_STATE, "zip writer: more data than declared for '%s'", z->entries[z->count - 1].name);
+    if (n > z->declared - z->written) {
+        if (z->streaming)
+            return ck_error_set(err, CKPT_ERR_LIMIT, "the pickle exceeds 4 GiB, more than libckpt writes in one record");
+        return ck_error_set(err, CKPT_ERR_STATE, "zip writer: more data than declared for member %zu", z->count - 1);
+    }
     if (!n) return CKPT_OK;
     if (n >= CRC_ASYNC_MIN && z->sink->fd >= 0 && !z->no_worker) {
         if (!z->worker && !(z->worker = worker_start())) z->no_worker = true;
@@ -234,8 +256,13 @@ ckpt_status ck_zipw_end(ck_zipw *z, ckpt_error *err)
 {
     if (!z->open) return ck_error_set(err, CKPT_ERR_STATE, "zip writer: no member open");
     ck_zipw_entry *e = &z->entries[z->count - 1];
+    if (z->streaming) {
+        if (!z->written) return ck_error_set(err, CKPT_ERR_STATE, "zip writer: empty streamed member");
+        e->size = z->declared = z->written;
+        z->streaming = false;
+    }
     if (z->written != z->declared)
-        return ck_error_set(err, CKPT_ERR_STATE, "zip writer: '%s' got %llu of %llu bytes", e->name,
+        return ck_error_set(err, CKPT_ERR_STATE, "zip writer: member %zu got %llu of %llu bytes", z->count - 1,
                             (unsigned long long)z->written, (unsigned long long)z->declared);
     z->open = false;
     e->crc = z->crc;
@@ -268,12 +295,14 @@ ckpt_status ck_zipw_record(ck_zipw *z, const char *name, const void *p, size_t n
 ckpt_status ck_zipw_finish(ck_zipw *z, ckpt_error *err)
 {
     if (z->open) return ck_error_set(err, CKPT_ERR_STATE, "zip writer: member still open");
-    uint64_t cd_off = z->sink->pos;
+    uint64_t cd_off = z->sink->pos, cd_size = 0;
     ck_bytebuf b = {0};
-    for (size_t i = 0; i < z->count; i++) {
+    ckpt_status s = CKPT_OK;
+    for (size_t i = 0; i < z->count && !s; i++) {
         const ck_zipw_entry *e = &z->entries[i];
         bool big_size = e->size >= MAX32, big_off = e->offset >= MAX32;
-        size_t nlen = strlen(e->name);
+        size_t nlen;
+        const char *name = ck_zipw_name(z, i, &nlen);
         unsigned xlen = (big_size || big_off) ? 4u + (big_size ? 16u : 0u) + (big_off ? 8u : 0u) : 0u;
         ck_bb_le32(&b, SIG_CENTRAL);
         ck_bb_le16(&b, 0); /* made by */
@@ -292,7 +321,7 @@ ckpt_status ck_zipw_finish(ck_zipw *z, ckpt_error *err)
         ck_bb_le16(&b, 0); /* internal attributes */
         ck_bb_le32(&b, 0); /* external attributes */
         ck_bb_le32(&b, big_off ? MAX32 : (uint32_t)e->offset);
-        ck_bb_put(&b, e->name, nlen);
+        ck_bb_put(&b, name, nlen);
         if (xlen) {
             ck_bb_le16(&b, 0x0001);
             ck_bb_le16(&b, (uint16_t)(xlen - 4));
@@ -302,8 +331,18 @@ ckpt_status ck_zipw_finish(ck_zipw *z, ckpt_error *err)
             }
             if (big_off) ck_bb_le64(&b, e->offset);
         }
+        /* streamed in pieces: a directory of 100,000 entries is never held whole */
+        if (b.len >= (64u << 10) || i + 1 == z->count) {
+            if (b.failed) s = ck_error_set(err, CKPT_ERR_NOMEM, "out of memory building the zip central directory");
+            else s = ck_sink_write(z->sink, b.p, b.len, err);
+            cd_size += b.len;
+            b.len = 0;
+        }
     }
-    uint64_t cd_size = b.len;
+    if (s) {
+        ck_bb_free(&b);
+        return s;
+    }
     uint64_t eocd64_off = cd_off + cd_size;
     ck_bb_le32(&b, SIG_EOCD64);
     ck_bb_le64(&b, 44);
@@ -327,8 +366,8 @@ ckpt_status ck_zipw_finish(ck_zipw *z, ckpt_error *err)
     ck_bb_le32(&b, (uint32_t)CK_MIN((uint64_t)MAX32, cd_size));
     ck_bb_le32(&b, (uint32_t)CK_MIN((uint64_t)MAX32, cd_off));
     ck_bb_le16(&b, 0);
-    ckpt_status s = b.failed ? ck_error_set(err, CKPT_ERR_NOMEM, "out of memory building the zip central directory")
-                             : ck_sink_write(z->sink, b.p, b.len, err);
+    s = b.failed ? ck_error_set(err, CKPT_ERR_NOMEM, "out of memory building the zip central directory")
+                 : ck_sink_write(z->sink, b.p, b.len, err);
     ck_bb_free(&b);
     return s;
 }

@@ -17,16 +17,18 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "bytebuf.h"
 #include "errors.h"
 #include "sink.h"
 
 #define CK_ZIP_ALIGNMENT 64u
 
 typedef struct ck_zipw_entry {
-    char *name;      /* full name, prefix included */
-    uint64_t offset; /* local header */
+    uint64_t offset;   /* local header */
     uint64_t size;
     uint32_t crc;
+    uint32_t name_off; /* full name (prefix included) at names.p + name_off */
+    uint16_t name_len;
     uint16_t flags;
 } ck_zipw_entry;
 
@@ -37,7 +39,9 @@ typedef struct ck_zipw {
     char *prefix;
     ck_zipw_entry *entries;
     size_t count, cap;
+    ck_bytebuf names;         /* every member's full name, back to back (one allocation, not one each) */
     bool open;                /* a member is being written */
+    bool streaming;           /* its size is unknown until ck_zipw_end */
     uint64_t declared, written;
     uint32_t crc;
     uint64_t combined_crc;    /* c10::hash_combine of every data descriptor's CRC, as torch computes it */
@@ -48,10 +52,18 @@ typedef struct ck_zipw {
 ckpt_status ck_zipw_init(ck_zipw *z, ck_sink *sink, const char *prefix, ckpt_error *err);
 /* Starts member "<prefix>/<name>" of exactly `size` bytes. */
 ckpt_status ck_zipw_begin(ck_zipw *z, const char *name, uint64_t size, ckpt_error *err);
+/* Starts a member whose size is known only at its end (less than 4 GiB, at an offset below 4 GiB). */
+ckpt_status ck_zipw_begin_stream(ck_zipw *z, const char *name, ckpt_error *err);
 ckpt_status ck_zipw_data(ck_zipw *z, const void *p, size_t n, ckpt_error *err);
 ckpt_status ck_zipw_end(ck_zipw *z, ckpt_error *err);
 /* begin + data + end. */
 ckpt_status ck_zipw_record(ck_zipw *z, const char *name, const void *p, size_t n, ckpt_error *err);
+/* The full name of member i (not NUL-terminated) and its length. */
+static inline const char *ck_zipw_name(const ck_zipw *z, size_t i, size_t *len)
+{
+    *len = z->entries[i].name_len;
+    return (const char *)z->names.p + z->entries[i].name_off;
+}
 /* Central directory and end records. */
 ckpt_status ck_zipw_finish(ck_zipw *z, ckpt_error *err);
 void ck_zipw_release(ck_zipw *z);

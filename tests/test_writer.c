@@ -605,7 +605,7 @@ START_TEST(failed_save_leaves_no_file)
     ckpt_builder *b = ckpt_builder_new();
     ckpt_value *t = ckpt_builder_tuple(b);
     ckpt_builder_append(b, t, t, err);
-    /* fails before the file is opened: the old file stays, nothing else appears */
+    /* fails while pickling: the old file stays, the temporary file is gone */
     ck_assert_int_ne(ckpt_save_file(t, path, NULL, err), CKPT_OK);
     size_t n;
     char *old = (char *)tst_read_file(path, &n);
