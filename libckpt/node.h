@@ -21,6 +21,8 @@ typedef struct ck_hindex ck_hindex;
 #define CK_NF_READONLY 0x04u /* bytearray turned read-only by READONLY_BUFFER */
 #define CK_NF_BIG_ENDIAN 0x10u /* numpy.dtype node: elements are stored big-endian */
 #define CK_NF_PENDING 0x08u  /* object/call whose registry handler runs after the pickle's STOP */
+#define CK_NF_CALLED 0x20u   /* object built by calling its class (REDUCE, INST), not by NEWOBJ: the writer
+                                pickles it the same way */
 
 typedef struct ck_dict_entry {
     ckpt_value *key;

@@ -76,7 +76,7 @@ typedef enum {
     T_DICT_BATCH,  /* a.v, b.start, flag: 1 exact dict, 0 iterator */
     T_GLOBAL,      /* a.s module, b.s name */
     T_CONST_STR,   /* n: CONST_* */
-    T_STR,         /* a.s, b.len: a fresh str object; flag STR_KEY (n: record) or STR_LAYOUT */
+    T_STR,         /* a.s, b.len: a fresh str object; flag STR_KEY: the key of record n */
     T_LATIN1_STR,  /* a.s, b.len: bytes decoded as latin-1, a fresh str */
     T_INT,         /* a.i */
     T_BOOL,        /* n */
@@ -85,11 +85,16 @@ typedef enum {
     T_ODICT_NEW,   /* OrderedDict() */
     T_BYTES_OBJ,   /* a.s, b.len: a fresh bytes object (bytearray's argument) */
     T_FLOAT,       /* a.f */
+    T_TENSOR,      /* b.t, a.v (the node to memoise, or NULL), flag TT_*: a tensor's rebuild call */
+    T_NP_DTYPE,    /* n: dtype, flag: big-endian, a.v: the node to memoise or NULL (then by dtype) */
+    T_NP_B,        /* the b'b' of ndarray.__reduce__ (a constant: one object) */
+    T_LAYOUT,      /* n: layout index: torch.layout objects are singletons, written once */
 } task_op;
 
-enum { CONST_STORAGE, CONST_CPU, CONST_LATIN1, CONST_COUNT };
-enum { STR_FRESH, STR_KEY, STR_LAYOUT };
-static const char *const const_text[CONST_COUNT] = {"storage", "cpu", "latin1"};
+/* str constants the objects torch and numpy pickle share (one object each: written once, then BINGET) */
+enum { CONST_STORAGE, CONST_CPU, CONST_LATIN1, CONST_LT, CONST_GT, CONST_PIPE, CONST_COUNT };
+enum { STR_FRESH, STR_KEY };
+static const char *const const_text[CONST_COUNT] = {"storage", "cpu", "latin1", "<", ">", "|"};
 
 typedef struct {
     uint8_t op;
@@ -107,6 +112,7 @@ typedef struct {
         const char *s;
         size_t len;
         uint64_t start;
+        const ckpt_tensor *t;
     } b;
 } task;
 
@@ -132,6 +138,9 @@ typedef struct {
     char **global_keys;    /* owned keys of `globals` */
     size_t nglobal_keys;
     int64_t const_memo[CONST_COUNT];
+    int64_t np_dtype_memo[CKPT_DTYPE_COUNT_]; /* numpy's builtin dtypes are singletons: one object each */
+    int64_t np_b_memo;
+    int64_t layout_memo[8];
     ck_ptrmap storage_slot; /* storage -> index into slots + 1 */
     slot_info *slots;
     size_t nslots, slots_cap;
@@ -259,6 +268,21 @@ static ckpt_status put_str(pk *p, const ckpt_value *v, const char *s, size_t n)
     return CKPT_OK;
 }
 
+static ckpt_status put_const_str(pk *p, int which)
+{
+    int64_t *m = &p->const_memo[which];
+    if (*m >= 0) {
+        put_memo_get(p, (uint64_t)*m);
+        return CKPT_OK;
+    }
+    const char *s = const_text[which];
+    put_str(p, NULL, s, strlen(s));
+    uint32_t idx;
+    ckpt_status st = new_memo(p, &idx);
+    *m = idx;
+    return st;
+}
+
 /* ---- globals ---- */
 
 /* protocol 2 spells Python 3 modules the Python 2 way (pickle's REVERSE_IMPORT_MAPPING) */
@@ -269,7 +293,15 @@ static const char *py2_module(const char *module)
     return module;
 }
 
+static ckpt_status emit_global_checked(pk *p, const char *module, const char *name, const ckpt_value *for_node,
+                                       bool check);
 static ckpt_status emit_global(pk *p, const char *module, const char *name, const ckpt_value *for_node)
+{
+    return emit_global_checked(p, module, name, for_node, true);
+}
+
+static ckpt_status emit_global_checked(pk *p, const char *module, const char *name, const ckpt_value *for_node,
+                                       bool check)
 {
     size_t ml = strlen(module), nl = strlen(name);
     char stackbuf[256];
@@ -284,7 +316,7 @@ static ckpt_status emit_global(pk *p, const char *module, const char *name, cons
         put_memo_get(p, (uint64_t)(uintptr_t)found - 1);
         return CKPT_OK;
     }
-    if (!ck_registry_lookup(p->reg, module, name)) {
+    if (check && !ck_registry_lookup(p->reg, module, name)) {
         if (key != stackbuf) free(key);
         return fail(p, for_node, CKPT_ERR_BLOCKED,
                     "the value needs the global '%s.%s', which the save registry does not allow (torch.load with "
@@ -472,63 +504,158 @@ static ckpt_status emit_pid(pk *p, const ckpt_storage *st, ckpt_dtype view, cons
 
 static void push_ints(pk *p, const int64_t *a, uint32_t n) { T(.op = T_INTS, .a.ints = a, .n = n); }
 
-/*
- * _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]), or v3 with the
- * dtype after the hooks; wrapped in _rebuild_parameter(_with_state) for a Parameter, or in
- * _rebuild_from_type_v2 for a Tensor carrying Python attributes.
- */
-static ckpt_status save_tensor(pk *p, const ckpt_value *v)
+/* A storage and the tensor's offset in it, a legacy view storage replaced by the storage it slices. */
+static ckpt_status root_storage(pk *p, const ckpt_tensor *t, const ckpt_value *node, const ckpt_storage **st,
+                                int64_t *offset)
 {
-    const ckpt_tensor *t = v->u.tensor;
-    if (!t->storage) return fail(p, v, CKPT_ERR_UNSUPPORTED, "a tensor without storage (meta tensor) cannot be written");
-    slot_info *si;
-    ckpt_status s = storage_slot(p, t->storage, (ckpt_dtype)t->dtype, v, &si);
+    const ckpt_storage *s = t->storage;
+    uint64_t bytes = 0;
+    for (unsigned hops = 0; s->flags & CK_SF_VIEW; hops++) {
+        if (!s->base || hops > 64) return fail(p, node, CKPT_ERR_STATE, "storage view without its base");
+        bytes += s->base_offset;
+        s = s->base;
+    }
+    size_t isz = ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
+    if (bytes % isz) return fail(p, node, CKPT_ERR_UNSUPPORTED, "a storage view starts inside an element");
+    *st = s;
+    *offset = t->storage_offset + (int64_t)(bytes / isz);
+    return CKPT_OK;
+}
+
+/* The type of a tensor subclass ("module.Class") as a global. */
+static ckpt_status subclass_global(pk *p, const ckpt_tensor *t, const ckpt_value *node, const char **module,
+                                   const char **name)
+{
+    const char *tn = t->type_name, *dot = tn ? strrchr(tn, '.') : NULL;
+    if (!dot || dot == tn) return fail(p, node, CKPT_ERR_UNSUPPORTED, "tensor subclass without a class name");
+    /* the node's strings live as long as the tree: slice the module name into a task-owned copy */
+    char *m = strndup(tn, (size_t)(dot - tn));
+    if (!m) return oom(p);
+    if (p->nglobal_keys % 64 == 0) {
+        char **n = realloc(p->global_keys, (p->nglobal_keys + 64) * sizeof *n);
+        if (!n) {
+            free(m);
+            return oom(p);
+        }
+        p->global_keys = n;
+    }
+    p->global_keys[p->nglobal_keys++] = m; /* freed with the other owned strings */
+    *module = m;
+    *name = dot + 1;
+    return CKPT_OK;
+}
+
+/* Tensor-task flags: which wrappers have been written already. */
+#define TT_NO_PARAM 0x1u  /* inside _rebuild_parameter: the data tensor */
+#define TT_NO_WRAP 0x2u   /* inside _rebuild_from_type_v2: the args */
+#define TT_NO_DEVICE 0x4u /* inside _rebuild_device_tensor_from_cpu_tensor: the host tensor */
+#define TT_ARGS 0x8u      /* only the argument tuple of the rebuild function */
+
+/* The rebuild function torch uses for the innermost form of t. */
+static const char *rebuild_fn(const ckpt_tensor *t, bool v3, unsigned flags)
+{
+    if (!t->storage) return t->subclass ? "_rebuild_wrapper_subclass" : "_rebuild_meta_tensor_no_storage";
+    if (t->device && !(flags & TT_NO_DEVICE)) return "_rebuild_device_tensor_from_cpu_tensor";
+    if (t->quant) return "_rebuild_qtensor";
+    return v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2";
+}
+
+static const char *const layout_names[] = {"strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
+                                           "sparse_bsc", "_mkldnn", "jagged"};
+
+static int layout_index(const char *name)
+{
+    for (int i = 0; i < (int)CK_ARRAY_LEN(layout_names); i++)
+        if (strcmp(name, layout_names[i]) == 0) return i;
+    return -1;
+}
+
+/* copyreg.pickle(torch.layout): _get_layout('torch.<name>'); each layout is one object, memoised once */
+static void push_layout(pk *p, const char *name) { T(.op = T_LAYOUT, .n = (uint32_t)layout_index(name)); }
+
+static ckpt_status emit_layout(pk *p, int i)
+{
+    if (p->layout_memo[i] >= 0) {
+        put_memo_get(p, (uint64_t)p->layout_memo[i]);
+        return CKPT_OK;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "torch.%s", layout_names[i]);
+    uint32_t idx;
+    ckpt_status s = emit_global(p, "torch.serialization", "_get_layout", NULL);
+    if (!s) s = put_str(p, NULL, buf, strlen(buf));
+    if (!s) s = new_memo(p, &idx);
     if (s) return s;
-    bool v3 = si->untyped;
+    put_op(p, OP_TUPLE1);
+    if ((s = new_memo(p, &idx))) return s;
+    put_op(p, OP_REDUCE);
+    if ((s = new_memo(p, &idx))) return s;
+    p->layout_memo[i] = idx;
+    return CKPT_OK;
+}
+
+/* torch.Size(tuple): a fresh Size object */
+static void push_size(pk *p, const int64_t *dims, uint32_t n)
+{
+    t_global(p, "torch", "Size");
+    push_ints(p, dims, n);
+    t_op(p, OP_TUPLE1);
+    t_memo(p, NULL);
+    t_op(p, OP_REDUCE);
+    t_memo(p, NULL);
+}
+
+/* torch.device('cuda', 0) / torch.device('cpu') */
+static void push_device(pk *p, const char *d)
+{
+    const char *colon = strchr(d, ':');
+    t_global(p, "torch", "device");
+    T(.op = T_STR, .a.s = d, .b.len = colon ? (size_t)(colon - d) : strlen(d));
+    if (colon) t_int(p, strtoll(colon + 1, NULL, 10));
+    t_op(p, colon ? OP_TUPLE2 : OP_TUPLE1);
+    t_memo(p, NULL);
+    t_op(p, OP_REDUCE);
+    t_memo(p, NULL);
+}
+
+/*
+ * One tensor (torch/_tensor.py _reduce_ex_internal and the wrappers around it):
+ *   Parameter                -> _rebuild_parameter(data, requires_grad, OrderedDict()) (+ state: _with_state)
+ *   Python attributes or an allowed subclass -> _rebuild_from_type_v2(func, type, args, state)
+ *   a tensor of another device -> _rebuild_device_tensor_from_cpu_tensor(host tensor, dtype, device, rg)
+ *   quantized                -> _rebuild_qtensor(storage, offset, size, stride, qparams, rg, OrderedDict())
+ *   meta                     -> _rebuild_meta_tensor_no_storage(dtype, size, stride, rg)
+ *   wrapper subclass         -> _rebuild_wrapper_subclass(cls, dtype, size, stride, offset, layout, device, rg)
+ *   otherwise                -> _rebuild_tensor_v2(storage, offset, size, stride, rg, OrderedDict()[, metadata]),
+ *                               or _rebuild_tensor_v3 (+ dtype) for dtypes without a typed storage class.
+ * `node` (may be NULL) is memoised as the result.
+ */
+static ckpt_status emit_tensor(pk *p, const ckpt_tensor *t, const ckpt_value *node, unsigned flags)
+{
     const ckpt_value *hooks = t->extra_kind == CK_TX_HOOKS ? t->extra : NULL;
     const ckpt_value *metadata = t->extra_kind == CK_TX_METADATA ? t->extra : NULL;
     const ckpt_value *state = t->extra_kind == CK_TX_STATE ? t->extra : NULL;
-    bool param = t->is_parameter;
-    bool typed_state = state && !param;
-    const char *fn = v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2";
-
+    bool param = t->is_parameter && !(flags & TT_NO_PARAM);
+    bool wrap = !(flags & TT_NO_WRAP) && !t->is_parameter && (state || t->subclass);
+    const ckpt_storage *st = NULL;
+    int64_t offset = t->storage_offset;
+    slot_info *si = NULL;
+    ckpt_status s;
+    if (t->storage) {
+        if ((s = root_storage(p, t, node, &st, &offset))) return s;
+        if ((s = storage_slot(p, st, (ckpt_dtype)t->dtype, node, &si))) return s;
+    } else if (!t->subclass && (!t->device || strcmp(t->device, "meta") != 0)) {
+        return fail(p, node, CKPT_ERR_UNSUPPORTED, "a tensor without storage that is not a meta tensor cannot be written");
+    }
+    bool v3 = si && si->untyped && !t->quant;
+    const char *fn = rebuild_fn(t, v3, flags);
     size_t mark = seq_begin(p);
+    if (flags & TT_ARGS) goto args;
     if (param) {
+        /* Parameter.__reduce_ex__: the data is a detached plain tensor */
         t_global(p, "torch._utils", state ? "_rebuild_parameter_with_state" : "_rebuild_parameter");
         if (state) t_op(p, OP_MARK);
-    }
-    if (typed_state) {
-        t_global(p, "torch._tensor", "_rebuild_from_type_v2");
-        t_op(p, OP_MARK);
-        t_global(p, "torch._utils", fn);
-        t_global(p, "torch", "Tensor");
-    } else {
-        t_global(p, "torch._utils", fn);
-    }
-    t_op(p, OP_MARK);
-    T(.op = T_PID, .a.st = t->storage, .n = t->dtype);
-    t_int(p, t->storage_offset);
-    push_ints(p, t->shape, t->ndim);
-    push_ints(p, t->stride, t->ndim);
-    t_bool(p, param ? false : t->requires_grad); /* a Parameter's data is a detached tensor */
-    if (hooks) t_save(p, hooks);
-    else T(.op = T_ODICT_NEW);
-    if (v3) t_global(p, "torch", ckpt_dtype_name((ckpt_dtype)t->dtype));
-    if (metadata) t_save(p, metadata);
-    t_op(p, OP_TUPLE);
-    t_memo(p, NULL);
-    if (typed_state) {
-        /* _rebuild_from_type_v2(func, torch.Tensor, args, state) */
-        t_save(p, state);
-        t_op(p, OP_TUPLE);
-        t_memo(p, NULL);
-        t_op(p, OP_REDUCE);
-        t_memo(p, v);
-    } else {
-        t_op(p, OP_REDUCE);
-        t_memo(p, param ? NULL : v);
-    }
-    if (param) {
+        T(.op = T_TENSOR, .a.v = NULL, .b.t = t, .flag = (uint8_t)(flags | TT_NO_PARAM | TT_NO_WRAP));
         t_bool(p, t->requires_grad);
         T(.op = T_ODICT_NEW);
         if (state) {
@@ -539,8 +666,233 @@ static ckpt_status save_tensor(pk *p, const ckpt_value *v)
         }
         t_memo(p, NULL);
         t_op(p, OP_REDUCE);
-        t_memo(p, v);
+        t_memo(p, node);
+        seq_end(p, mark);
+        return p->status;
     }
+    if (wrap) {
+        const char *tm = "torch", *tname = "Tensor";
+        if (t->subclass && (s = subclass_global(p, t, node, &tm, &tname))) return s;
+        t_global(p, "torch._tensor", "_rebuild_from_type_v2");
+        t_op(p, OP_MARK);
+        t_global(p, "torch._utils", fn);
+        t_global(p, tm, tname);
+        T(.op = T_TENSOR, .a.v = NULL, .b.t = t, .flag = (uint8_t)(flags | TT_NO_WRAP | TT_ARGS));
+        if (state) t_save(p, state);
+        else {
+            t_op(p, OP_EMPTY_DICT); /* an object's empty __dict__ */
+            t_memo(p, NULL);
+        }
+        t_op(p, OP_TUPLE);
+        t_memo(p, NULL);
+        t_op(p, OP_REDUCE);
+        t_memo(p, node);
+        seq_end(p, mark);
+        return p->status;
+    }
+    t_global(p, "torch._utils", fn);
+args:
+    t_op(p, OP_MARK);
+    if (!t->storage && t->subclass) { /* wrapper subclass */
+        const char *cm, *cn;
+        if ((s = subclass_global(p, t, node, &cm, &cn))) return s;
+        t_global(p, cm, cn);
+        t_global(p, "torch", ckpt_dtype_name((ckpt_dtype)t->dtype));
+        push_ints(p, t->shape, t->ndim);
+        push_ints(p, t->stride, t->ndim);
+        t_int(p, t->storage_offset);
+        push_layout(p, "strided");
+        push_device(p, t->device ? t->device : "cpu");
+        t_bool(p, t->requires_grad);
+    } else if (!t->storage) { /* meta */
+        t_global(p, "torch", ckpt_dtype_name((ckpt_dtype)t->dtype));
+        push_ints(p, t->shape, t->ndim);
+        push_ints(p, t->stride, t->ndim);
+        t_bool(p, t->requires_grad);
+    } else if (t->device && !(flags & TT_NO_DEVICE)) {
+        /* (host tensor, dtype, str(device), requires_grad) */
+        T(.op = T_TENSOR, .a.v = NULL, .b.t = t, .flag = (uint8_t)(flags | TT_NO_DEVICE | TT_NO_PARAM | TT_NO_WRAP));
+        t_global(p, "torch", ckpt_dtype_name((ckpt_dtype)t->dtype));
+        T(.op = T_STR, .a.s = t->device, .b.len = strlen(t->device));
+        t_bool(p, t->requires_grad);
+    } else {
+        T(.op = T_PID, .a.st = st, .n = t->dtype);
+        t_int(p, offset);
+        push_ints(p, t->shape, t->ndim);
+        push_ints(p, t->stride, t->ndim);
+        /* the data of a Parameter or of a device tensor is a plain (detached) tensor */
+        bool rg = (flags & (TT_NO_PARAM | TT_NO_DEVICE)) ? false : t->requires_grad;
+        if (t->quant) {
+            const ck_quant *q = t->quant;
+            if (q->qscheme == CKPT_QSCHEME_PER_TENSOR_AFFINE || q->qscheme == CKPT_QSCHEME_PER_TENSOR_SYMMETRIC) {
+                t_global(p, "torch", ckpt_qscheme_name((ckpt_qscheme)q->qscheme));
+                T(.op = T_FLOAT, .a.f = q->scale);
+                t_int(p, q->zero_point);
+                t_op(p, OP_TUPLE3);
+            } else {
+                /* torch writes per_channel_affine_float_qparams with the per_channel_affine tag too */
+                bool sym = q->qscheme == CKPT_QSCHEME_PER_CHANNEL_SYMMETRIC;
+                if (!q->scales || !q->zero_points)
+                    return fail(p, node, CKPT_ERR_STATE, "per-channel quantized tensor without its scales");
+                t_op(p, OP_MARK);
+                t_global(p, "torch", sym ? "per_channel_symmetric" : "per_channel_affine");
+                T(.op = T_TENSOR, .a.v = NULL, .b.t = q->scales, .flag = 0);
+                T(.op = T_TENSOR, .a.v = NULL, .b.t = q->zero_points, .flag = 0);
+                t_int(p, q->axis);
+                t_op(p, OP_TUPLE);
+            }
+            t_memo(p, NULL);
+            t_bool(p, rg);
+            if (hooks) t_save(p, hooks);
+            else T(.op = T_ODICT_NEW);
+        } else {
+            t_bool(p, rg);
+            if (hooks) t_save(p, hooks);
+            else T(.op = T_ODICT_NEW);
+            if (v3) t_global(p, "torch", ckpt_dtype_name((ckpt_dtype)t->dtype));
+            if (metadata) t_save(p, metadata);
+        }
+    }
+    t_op(p, OP_TUPLE);
+    t_memo(p, NULL);
+    if (!(flags & TT_ARGS)) {
+        t_op(p, OP_REDUCE);
+        t_memo(p, node);
+    }
+    seq_end(p, mark);
+    return p->status;
+}
+
+/* _rebuild_sparse_tensor(layout, (indices, values, Size[, is_coalesced])) or, compressed layouts,
+ * (compressed, plain, values, Size); torch <= 1.13's CSR files used _rebuild_sparse_csr_tensor. */
+static ckpt_status save_sparse(pk *p, const ckpt_value *v)
+{
+    static const char *const layouts[] = {"strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"};
+    const ckpt_sparse *sp = v->u.sparse;
+    if (sp->layout == CKPT_LAYOUT_STRIDED || sp->layout >= CK_ARRAY_LEN(layouts) || !sp->indices || !sp->values)
+        return fail(p, v, CKPT_ERR_UNSUPPORTED, "a sparse tensor of an unknown layout cannot be written");
+    bool coo = sp->layout == CKPT_LAYOUT_SPARSE_COO;
+    if (!coo && !sp->plain) return fail(p, v, CKPT_ERR_STATE, "compressed sparse tensor without plain indices");
+    size_t mark = seq_begin(p);
+    t_global(p, "torch._utils", sp->legacy_csr ? "_rebuild_sparse_csr_tensor" : "_rebuild_sparse_tensor");
+    push_layout(p, layouts[sp->layout]);
+    bool four = !coo || sp->coalesced; /* torch <= 1.13 wrote COO without is_coalesced */
+    if (four) t_op(p, OP_MARK);
+    t_save(p, sp->indices);
+    if (!coo) t_save(p, sp->plain);
+    t_save(p, sp->values);
+    push_size(p, sp->shape, sp->ndim);
+    if (coo && sp->coalesced) t_bool(p, true);
+    t_op(p, four ? OP_TUPLE : OP_TUPLE3);
+    t_memo(p, NULL);
+    t_op(p, OP_TUPLE2);
+    t_memo(p, NULL);
+    t_op(p, OP_REDUCE);
+    t_memo(p, v);
+    seq_end(p, mark);
+    return p->status;
+}
+
+
+/* ---- NumPy values (made by the numpy preset's handlers; written back the way NumPy pickles them) ---- */
+
+/* numpy's type code of a dtype ("f4"), or NULL when numpy has none (bfloat16, float8...). */
+static const char *np_code(ckpt_dtype d)
+{
+    switch (d) {
+    case CKPT_DTYPE_BOOL: return "b1";
+    case CKPT_DTYPE_INT8: return "i1";
+    case CKPT_DTYPE_INT16: return "i2";
+    case CKPT_DTYPE_INT32: return "i4";
+    case CKPT_DTYPE_INT64: return "i8";
+    case CKPT_DTYPE_UINT8: return "u1";
+    case CKPT_DTYPE_UINT16: return "u2";
+    case CKPT_DTYPE_UINT32: return "u4";
+    case CKPT_DTYPE_UINT64: return "u8";
+    case CKPT_DTYPE_FLOAT16: return "f2";
+    case CKPT_DTYPE_FLOAT32: return "f4";
+    case CKPT_DTYPE_FLOAT64: return "f8";
+    case CKPT_DTYPE_COMPLEX64: return "c8";
+    case CKPT_DTYPE_COMPLEX128: return "c16";
+    default: return NULL;
+    }
+}
+
+/* dtype.__reduce__: (numpy.dtype, (code, False, True), (3, order, None, None, None, -1, -1, 0)) */
+static ckpt_status emit_np_dtype(pk *p, ckpt_dtype d, bool big, const ckpt_value *node)
+{
+    int64_t *shared = node ? NULL : &p->np_dtype_memo[d];
+    if (shared && *shared >= 0 && !big) {
+        put_memo_get(p, (uint64_t)*shared);
+        return CKPT_OK;
+    }
+    const char *code = np_code(d);
+    if (!code) return fail(p, node, CKPT_ERR_UNSUPPORTED, "numpy has no dtype for %s", ckpt_dtype_name(d));
+    int order = ckpt_dtype_itemsize(d) == 1 ? CONST_PIPE : big ? CONST_GT : CONST_LT;
+    ckpt_status s = emit_global(p, "numpy", "dtype", node);
+    if (s) return s;
+    put_str(p, NULL, code, strlen(code));
+    uint32_t idx;
+    if ((s = new_memo(p, &idx))) return s;
+    put_op(p, OP_NEWFALSE);
+    put_op(p, OP_NEWTRUE);
+    put_op(p, OP_TUPLE3);
+    if ((s = new_memo(p, &idx))) return s;
+    put_op(p, OP_REDUCE);
+    if ((s = new_memo(p, &idx))) return s;
+    if (node && !ck_ptrmap_put(&p->memo, node, idx)) return oom(p);
+    if (shared && !big) *shared = idx;
+    put_op(p, OP_MARK);
+    put_int(p, 3);
+    uint32_t oi;
+    if ((s = put_const_str(p, order))) return s;
+    put_op(p, OP_NONE);
+    put_op(p, OP_NONE);
+    put_op(p, OP_NONE);
+    put_int(p, -1);
+    put_int(p, -1);
+    put_int(p, 0);
+    put_op(p, OP_TUPLE);
+    if ((s = new_memo(p, &oi))) return s;
+    put_op(p, OP_BUILD);
+    return CKPT_OK;
+}
+
+/* A numpy.ndarray (a tensor the numpy handlers made): _reconstruct(ndarray, (0,), b'b') + BUILD
+ * (1, shape, dtype, is_fortran, raw bytes), as ndarray.__reduce__ gives it. */
+static ckpt_status save_np_array(pk *p, const ckpt_value *v)
+{
+    const ckpt_tensor *t = v->u.tensor;
+    size_t isz = ckpt_dtype_itemsize((ckpt_dtype)t->dtype);
+    bool c_order = ckpt_tensor_is_contiguous(t), f_order = true;
+    int64_t run = 1;
+    for (uint32_t i = 0; i < t->ndim; i++) { /* column-major: strides grow from the first dimension */
+        if (t->shape[i] > 1 && t->stride[i] != run) f_order = false;
+        if (t->shape[i] > 1) run *= t->shape[i];
+    }
+    if (!t->storage || !np_code((ckpt_dtype)t->dtype) || t->is_parameter || t->extra || t->quant || t->device ||
+        (!c_order && !f_order) || (t->numel && (t->storage_offset != 0 || t->numel * isz != t->storage->nbytes)))
+        return fail(p, v, CKPT_ERR_UNSUPPORTED, "this numpy.ndarray cannot be written back as one");
+    if (t->numel && !t->storage->data) return fail(p, v, CKPT_ERR_STATE, "array without data (loaded with CKPT_LOAD_SKIP_DATA)");
+    size_t mark = seq_begin(p);
+    t_global(p, "numpy.core.multiarray", "_reconstruct");
+    t_global(p, "numpy", "ndarray");
+    static const int64_t zero[1] = {0};
+    push_ints(p, zero, 1);
+    T(.op = T_NP_B);
+    t_op(p, OP_TUPLE3);
+    t_memo(p, NULL);
+    t_op(p, OP_REDUCE);
+    t_memo(p, v);
+    t_op(p, OP_MARK);
+    t_int(p, 1);
+    push_ints(p, t->shape, t->ndim);
+    T(.op = T_NP_DTYPE, .n = t->dtype, .flag = 0);
+    t_bool(p, !c_order && f_order);
+    T(.op = T_BYTES_OBJ, .a.s = (const char *)t->storage->data, .b.len = (size_t)(t->numel * isz));
+    t_op(p, OP_TUPLE);
+    t_memo(p, NULL);
+    t_op(p, OP_BUILD);
     seq_end(p, mark);
     return p->status;
 }
@@ -606,6 +958,24 @@ static ckpt_status save_object(pk *p, const ckpt_value *v)
     const ck_object *o = v->u.obj;
     if (!o->module || !o->name || strcmp(o->module, "?") == 0)
         return fail(p, v, CKPT_ERR_UNSUPPORTED, "an object recorded by a scan (not a load) cannot be written");
+    if (v->kind == CKPT_KIND_OBJECT && !o->args && o->state && o->state->kind == CKPT_KIND_STR && !o->list_items &&
+        !o->dict_items) {
+        /* an Enum member by name, as Python >= 3.11 pickles it: getattr(EnumClass, 'NAME'). builtins.getattr
+         * is never allowed as such; like the loader, the writer uses it only this way and with an allowed class */
+        if (!ck_registry_lookup(p->reg, o->module, o->name))
+            return fail(p, v, CKPT_ERR_BLOCKED, "the value needs the global '%s.%s', which the save registry does not "
+                        "allow", o->module, o->name);
+        size_t mark = seq_begin(p);
+        T(.op = T_GLOBAL, .a.s = "builtins", .b.s = "getattr", .flag = 1);
+        t_global(p, o->module, o->name);
+        t_save(p, o->state);
+        t_op(p, OP_TUPLE2);
+        t_memo(p, NULL);
+        t_op(p, OP_REDUCE);
+        t_memo(p, v);
+        seq_end(p, mark);
+        return p->status;
+    }
     if (o->kwargs && o->kwargs->kind == CKPT_KIND_DICT && o->kwargs->u.dict.len)
         return fail(p, v, CKPT_ERR_UNSUPPORTED,
                     "%s.%s was built with keyword arguments (NEWOBJ_EX), which protocol 2 cannot express", o->module, o->name);
@@ -616,7 +986,8 @@ static ckpt_status save_object(pk *p, const ckpt_value *v)
     t_global(p, o->module, o->name);
     if (o->args) t_save(p, o->args);
     else t_op(p, OP_EMPTY_TUPLE);
-    t_op(p, v->kind == CKPT_KIND_OBJECT ? OP_NEWOBJ : OP_REDUCE);
+    /* NEWOBJ (cls.__new__) unless the pickle called the class or function */
+    t_op(p, v->kind == CKPT_KIND_OBJECT && !(v->flags & CK_NF_CALLED) ? OP_NEWOBJ : OP_REDUCE);
     t_memo(p, v);
     if (o->list_items && o->list_items->u.seq.len) T(.op = T_LIST_BATCH, .a.v = o->list_items, .b.start = 0, .flag = 0);
     if (o->dict_items && o->dict_items->u.dict.len) T(.op = T_DICT_BATCH, .a.v = o->dict_items, .b.start = 0, .flag = 0);
@@ -627,9 +998,6 @@ static ckpt_status save_object(pk *p, const ckpt_value *v)
     seq_end(p, mark);
     return p->status;
 }
-
-static const char *const layout_names[] = {"strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
-                                           "sparse_bsc", "_mkldnn", "jagged"};
 
 static ckpt_status save_value(pk *p, const ckpt_value *v)
 {
@@ -722,12 +1090,17 @@ static ckpt_status save_value(pk *p, const ckpt_value *v)
         t_op(p, OP_TUPLE1);
         t_memo(p, NULL);
         break;
-    case CKPT_KIND_TENSOR: return save_tensor(p, v);
+    case CKPT_KIND_TENSOR:
+        if (v->u.tensor->type_name && strcmp(v->u.tensor->type_name, "numpy.ndarray") == 0) return save_np_array(p, v);
+        return emit_tensor(p, v->u.tensor, v, 0);
+    case CKPT_KIND_SPARSE: return save_sparse(p, v);
     case CKPT_KIND_STORAGE: {
         const ckpt_storage *st = v->u.storage;
         return emit_pid(p, st, (ckpt_dtype)st->dtype, v);
     }
     case CKPT_KIND_DTYPE:
+        if (v->type_name && strcmp(v->type_name, "numpy.dtype") == 0)
+            return emit_np_dtype(p, (ckpt_dtype)v->u.dtype, v->flags & CK_NF_BIG_ENDIAN, v);
         return emit_global(p, "torch", ckpt_dtype_name((ckpt_dtype)v->u.dtype), v);
     case CKPT_KIND_DEVICE: {
         /* torch.device.__reduce__: (device, ('cuda', 0)) or (device, ('cpu',)) */
@@ -746,15 +1119,9 @@ static ckpt_status save_value(pk *p, const ckpt_value *v)
     }
     case CKPT_KIND_GLOBAL:
         if (v->type_name && strcmp(v->type_name, "torch.layout") == 0) {
-            /* copyreg.pickle(torch.layout): _get_layout('torch.<name>') */
-            bool known = false;
-            for (size_t i = 0; i < CK_ARRAY_LEN(layout_names); i++) known |= strcmp(v->u.global.name, layout_names[i]) == 0;
-            if (!known) return fail(p, v, CKPT_ERR_UNSUPPORTED, "unknown layout '%s'", v->u.global.name);
-            t_global(p, "torch.serialization", "_get_layout");
-            T(.op = T_STR, .a.s = v->u.global.name, .flag = STR_LAYOUT);
-            t_op(p, OP_TUPLE1);
-            t_memo(p, NULL);
-            break;
+            int li = layout_index(v->u.global.name);
+            if (li < 0) return fail(p, v, CKPT_ERR_UNSUPPORTED, "unknown layout '%s'", v->u.global.name);
+            return emit_layout(p, li);
         }
         return emit_global(p, v->u.global.module, v->u.global.name, v);
     case CKPT_KIND_OBJECT:
@@ -872,19 +1239,25 @@ static ckpt_status run_task(pk *p, const task *t)
     }
     case T_LIST_BATCH: return run_batch_list(p, t);
     case T_DICT_BATCH: return run_batch_dict(p, t);
-    case T_GLOBAL: return emit_global(p, t->a.s, t->b.s, NULL);
-    case T_CONST_STR: {
-        int64_t *m = &p->const_memo[t->n];
-        if (*m >= 0) {
-            put_memo_get(p, (uint64_t)*m);
+    case T_GLOBAL: return emit_global_checked(p, t->a.s, t->b.s, NULL, t->flag == 0);
+    case T_CONST_STR: return put_const_str(p, (int)t->n);
+    case T_NP_B: {
+        if (p->np_b_memo >= 0) {
+            put_memo_get(p, (uint64_t)p->np_b_memo);
             return CKPT_OK;
         }
-        const char *s = const_text[t->n];
-        put_str(p, NULL, s, strlen(s));
+        ckpt_status st = emit_global(p, "_codecs", "encode", NULL);
         uint32_t idx;
-        ckpt_status st = new_memo(p, &idx);
-        *m = idx;
-        return st;
+        if (!st) st = put_str(p, NULL, "b", 1);
+        if (!st) st = new_memo(p, &idx);
+        if (!st) st = put_const_str(p, CONST_LATIN1);
+        if (st) return st;
+        put_op(p, OP_TUPLE2);
+        if ((st = new_memo(p, &idx))) return st;
+        put_op(p, OP_REDUCE);
+        if ((st = new_memo(p, &idx))) return st;
+        p->np_b_memo = idx;
+        return CKPT_OK;
     }
     case T_STR: {
         uint32_t idx;
@@ -901,15 +1274,8 @@ static ckpt_status run_task(pk *p, const task *t)
             si->key_memo = idx;
             return st;
         }
-        if (t->flag == STR_LAYOUT) {
-            char buf[64];
-            snprintf(buf, sizeof buf, "torch.%s", t->a.s);
-            put_str(p, NULL, buf, strlen(buf));
-        } else {
-            ckpt_status st = put_str(p, NULL, t->a.s, t->b.len);
-            if (st) return st;
-        }
-        return new_memo(p, &idx);
+        ckpt_status st = put_str(p, NULL, t->a.s, t->b.len);
+        return st ? st : new_memo(p, &idx);
     }
     case T_LATIN1_STR: return put_latin1_str(p, t->a.s, t->b.len);
     case T_INT: put_int(p, t->a.i); return CKPT_OK;
@@ -927,6 +1293,9 @@ static ckpt_status run_task(pk *p, const task *t)
         return new_memo(p, &idx);
     }
     case T_PID: return emit_pid(p, t->a.st, (ckpt_dtype)t->n, NULL);
+    case T_TENSOR: return emit_tensor(p, t->b.t, t->a.v, t->flag);
+    case T_NP_DTYPE: return emit_np_dtype(p, (ckpt_dtype)t->n, t->flag, t->a.v);
+    case T_LAYOUT: return emit_layout(p, (int)t->n);
     case T_ODICT_NEW: {
         ckpt_status s = emit_global(p, "collections", "OrderedDict", NULL);
         if (s) return s;
@@ -937,6 +1306,14 @@ static ckpt_status run_task(pk *p, const task *t)
     }
     case T_BYTES_OBJ: {
         size_t mark = seq_begin(p);
+        if (t->b.len == 0) { /* b'' pickles as bytes() */
+            t_global(p, "builtins", "bytes");
+            t_op(p, OP_EMPTY_TUPLE);
+            t_op(p, OP_REDUCE);
+            t_memo(p, NULL);
+            seq_end(p, mark);
+            return p->status;
+        }
         t_global(p, "_codecs", "encode");
         T(.op = T_LATIN1_STR, .a.s = t->a.s, .b.len = t->b.len);
         T(.op = T_CONST_STR, .n = CONST_LATIN1);
@@ -987,6 +1364,9 @@ ckpt_status ck_pickle_tree(const ckpt_value *root, const ckpt_registry *registry
     p.dedup = dedup;
     p.res = out;
     for (int i = 0; i < CONST_COUNT; i++) p.const_memo[i] = -1;
+    for (int i = 0; i < CKPT_DTYPE_COUNT_; i++) p.np_dtype_memo[i] = -1;
+    p.np_b_memo = -1;
+    for (int i = 0; i < 8; i++) p.layout_memo[i] = -1;
     ck_ptrmap_init(&p.memo);
     ck_ptrmap_init(&p.tuple_busy);
     ck_ptrmap_init(&p.storage_slot);

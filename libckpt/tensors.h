@@ -44,6 +44,7 @@ struct ckpt_sparse {
     uint8_t dtype;        /* of values */
     bool requires_grad;
     bool coalesced;
+    bool legacy_csr;      /* built by torch <= 1.13's _rebuild_sparse_csr_tensor (the writer keeps the name) */
     uint32_t ndim;
     int64_t *shape;
     ckpt_value *indices;  /* TENSOR nodes: COO indices, or compressed indices */
