@@ -5,7 +5,7 @@
  * exercises the pickler, the zip writer and the builder-independent save path on every value shape
  * the reader can produce.
  *
- * Input: a file ("PK..." zip or safetensors) loaded as it is; or, so the fuzzer can reach the pickle
+ * Input: a file (a zip, a legacy or tar torch.save stream, or safetensors) loaded as it is; or, so the fuzzer can reach the pickle
  * without forging CRC-32s, "<data.pkl>[SEP<data/0>][SEP<data/1>]..." (SEP = ff fe "STOR", the
  * convention of the other harnesses), wrapped here in a valid stored torch zip.
  *
@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "ckpt/ckpt.h"
+#include "tensors.h" /* libckpt internal: a legacy view storage's base */
 
 #define SEP "\xff\xfeSTOR"
 #define SEP_LEN 6
@@ -98,9 +99,17 @@ static uint8_t *wrap(const uint8_t *d, size_t n, size_t *out_len)
     return b.p;
 }
 
+/* The storage a tensor's bytes live in: a legacy view storage is written as its base plus an offset. */
+static const ckpt_storage *root_of(const ckpt_storage *s)
+{
+    while (s && (s->flags & CK_SF_VIEW)) s = s->base;
+    return s;
+}
+
 /*
  * The JSON without "archive_prefix" and "byteorder" (the copy has the writer's prefix and the host's
- * byte order; tensors are compared by their element digests, which do not depend on it).
+ * byte order; tensors are compared by their element digests, which do not depend on it) and with
+ * empty storage keys (sharing is compared separately).
  */
 static char *json_without_names(const ckpt_checkpoint *ck)
 {
@@ -111,6 +120,14 @@ static char *json_without_names(const ckpt_checkpoint *ck)
     char *q = strstr(p, ",\"tensors\"");
     if (!q) abort();
     memmove(p, q, strlen(q) + 1);
+    /* the writer names storages 0, 1, 2... in first-use order, as torch.save does; the input may not */
+    static const char key[] = "\"storage_key\":\"";
+    for (char *k = strstr(j, key); k; k = strstr(k, key)) {
+        k += sizeof key - 1;
+        char *end = strchr(k, '"');
+        if (!end) abort();
+        memmove(k, end, strlen(end) + 1);
+    }
     return j;
 }
 
@@ -148,7 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (n != ckpt_checkpoint_num_tensors(copy)) abort();
     for (size_t i = 0; i < n && i < 256; i++)
         for (size_t j = i + 1; j < n && j < 256; j++) {
-            int sa = ckpt_tensor_storage(ckpt_checkpoint_tensor(ck, i, NULL)) == ckpt_tensor_storage(ckpt_checkpoint_tensor(ck, j, NULL));
+            int sa = root_of(ckpt_tensor_storage(ckpt_checkpoint_tensor(ck, i, NULL))) ==
+                     root_of(ckpt_tensor_storage(ckpt_checkpoint_tensor(ck, j, NULL)));
             int sb = ckpt_tensor_storage(ckpt_checkpoint_tensor(copy, i, NULL)) == ckpt_tensor_storage(ckpt_checkpoint_tensor(copy, j, NULL));
             if (sa != sb) abort();
         }
