@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "formats.h"
 #include "pickle_opcodes.h"
+#include "safetensors.h"
 #include "sniff.h"
 #include "unpickler.h"
 #include "walk.h"
@@ -451,6 +452,8 @@ static ckpt_status load_span(ckpt_checkpoint *c, const uint8_t *data, size_t len
     case CK_INPUT_TAR:
         c->format = CKPT_FORMAT_TAR;
         return ck_load_tar(c, data, len, opts, borrowable, err);
+    case CK_INPUT_SAFETENSORS:
+        return ck_st_load(c, data, len, borrowable, err);
     case CK_INPUT_PICKLE:
         /* a legacy stream written with another pickle protocol than 2 has a differently encoded magic number */
         if (ck_legacy_probe(data, len)) {
@@ -549,6 +552,7 @@ const char *ckpt_format_name(ckpt_format f)
     case CKPT_FORMAT_LEGACY: return "legacy";
     case CKPT_FORMAT_TAR: return "tar";
     case CKPT_FORMAT_TORCHSCRIPT: return "torchscript";
+    case CKPT_FORMAT_SAFETENSORS: return "safetensors";
     }
     return "unknown";
 }

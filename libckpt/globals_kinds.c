@@ -336,7 +336,9 @@ static ckpt_status rebuild_sparse(ck_unpickler *u, const ck_reg_entry *e, ckpt_v
         ckpt_layout l = layout_names[i].layout;
         if (csr_only && l != CKPT_LAYOUT_SPARSE_CSR) break; /* torch 1.13: NotImplementedError */
         ckpt_value *data = args->u.seq.items[1];
-        return l == CKPT_LAYOUT_SPARSE_COO ? sparse_coo(u, e, data, out, err) : sparse_compressed(u, e, l, data, out, err);
+        s = l == CKPT_LAYOUT_SPARSE_COO ? sparse_coo(u, e, data, out, err) : sparse_compressed(u, e, l, data, out, err);
+        if (!s) (*out)->u.sparse->legacy_csr = csr_only;
+        return s;
     }
     return ck_error_set(err, CKPT_ERR_UNSUPPORTED, "%s.%s: cannot rebuild a sparse tensor of layout torch.%s", e->module,
                         e->name, name);
@@ -455,6 +457,7 @@ CK_HANDLER(ck_h_rebuild_device_tensor_from_cpu_tensor)
     t->subclass = false;
     t->is_parameter = false;
     t->extra = NULL;
+    t->extra_kind = CK_TX_NONE;
     t->requires_grad = rg;
     if ((s = device_arg(u, e, args, 2, &t->device, err))) return s;
     *out = v;

@@ -177,7 +177,10 @@ ckpt_status ck_grad_and_hooks(const ck_reg_entry *e, ckpt_value *args, size_t i,
     if (hooks->kind != CKPT_KIND_DICT && hooks->kind != CKPT_KIND_NONE)
         return ck_error_set(err, CKPT_ERR_PICKLE, "%s.%s: backward_hooks must be a dict, got %s", e->module, e->name,
                             ck_type_name(hooks));
-    if (hooks->kind == CKPT_KIND_DICT && hooks->u.dict.len) t->extra = hooks;
+    if (hooks->kind == CKPT_KIND_DICT && hooks->u.dict.len) {
+        t->extra = hooks;
+        t->extra_kind = CK_TX_HOOKS;
+    }
     return CKPT_OK;
 }
 
@@ -200,7 +203,10 @@ static ckpt_status check_metadata(const ck_reg_entry *e, ckpt_value *args, size_
                                 "are not the stored elements. Save it after .resolve_conj() / .resolve_neg()",
                                 e->module, e->name, lazy[k], lazy[k]);
     }
-    if (md->u.dict.len && !t->extra) t->extra = md; /* other keys (custom backends): kept as information */
+    if (md->u.dict.len && !t->extra) { /* other keys (custom backends): kept as information */
+        t->extra = md;
+        t->extra_kind = CK_TX_METADATA;
+    }
     return CKPT_OK;
 }
 
@@ -282,7 +288,10 @@ CK_HANDLER(ck_h_rebuild_parameter_with_state)
     ckpt_tensor *t;
     if ((s = ck_make_parameter(u, e, args->u.seq.items[0], rg, out, &t, err))) return s;
     ckpt_value *state = args->u.seq.items[3];
-    if (state->kind != CKPT_KIND_NONE) t->extra = state; /* extra Python attributes: kept as data */
+    if (state->kind != CKPT_KIND_NONE) { /* extra Python attributes: kept as data */
+        t->extra = state;
+        t->extra_kind = CK_TX_STATE;
+    }
     return CKPT_OK;
 }
 
@@ -348,7 +357,10 @@ CK_HANDLER(ck_h_rebuild_from_type_v2)
         r->u.tensor->type_name = tn;
         r->u.tensor->subclass = true;
     }
-    if (!empty_state) r->u.tensor->extra = state;
+    if (!empty_state) {
+        r->u.tensor->extra = state;
+        r->u.tensor->extra_kind = CK_TX_STATE;
+    }
     *out = r;
     return CKPT_OK;
 }

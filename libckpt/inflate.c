@@ -1,19 +1,8 @@
-/* inflate.c: bounded raw-deflate decoding on zlib, and chunked CRC-32. */
+/* inflate.c: bounded raw-deflate decoding on zlib (CRC-32 is in crc32.c). */
 #include <zlib.h>
 
 #include "util.h"
 #include "zip.h"
-
-uint32_t ck_crc32(uint32_t crc, const uint8_t *p, size_t n)
-{
-    while (n) {
-        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = (uint32_t)crc32(crc, p, chunk);
-        p += chunk;
-        n -= chunk;
-    }
-    return crc;
-}
 
 static uInt clamp(size_t n) { return n > (1u << 30) ? (1u << 30) : (uInt)n; }
 

@@ -21,6 +21,8 @@ typedef struct ck_hindex ck_hindex;
 #define CK_NF_READONLY 0x04u /* bytearray turned read-only by READONLY_BUFFER */
 #define CK_NF_BIG_ENDIAN 0x10u /* numpy.dtype node: elements are stored big-endian */
 #define CK_NF_PENDING 0x08u  /* object/call whose registry handler runs after the pickle's STOP */
+#define CK_NF_CALLED 0x20u   /* object built by calling its class (REDUCE, INST), not by NEWOBJ: the writer
+                                pickles it the same way */
 
 typedef struct ck_dict_entry {
     ckpt_value *key;
@@ -36,7 +38,7 @@ typedef struct ck_object {
 struct ckpt_value {
     uint8_t kind;  /* ckpt_kind */
     uint8_t flags; /* CK_NF_* */
-    uint16_t spare;
+    uint16_t spare; /* builder.c: tag of the ckpt_builder that created the node (0 for loaded nodes) */
     uint32_t id;
     const char *type_name; /* NULL: the default Python name for the kind */
     ckpt_value *attrs;     /* dict that BUILD set on a container, or NULL */

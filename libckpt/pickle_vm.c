@@ -656,6 +656,7 @@ static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_valu
     if (how == HOW_REDUCE && e->kind == CK_G_CLASS) kind = CKPT_KIND_OBJECT;
     *out = new_object(m, kind, callable->u.global.module, callable->u.global.name, e, args, kwargs);
     if (!*out) return oom(m);
+    if (kind == CKPT_KIND_OBJECT && how != HOW_NEWOBJ) (*out)->flags |= CK_NF_CALLED;
     return e->handler ? add_pending(m, *out) : CKPT_OK;
 }
 

@@ -451,6 +451,7 @@ static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
         note_error_text(r, CKPT_ERR_UNSUPPORTED, "the input is a tar checkpoint (torch 0.1-0.3); scanning tar members is not "
                                                  "supported yet");
         return CKPT_ERR_UNSUPPORTED;
+    case CK_INPUT_SAFETENSORS: r->format = "safetensors"; return CKPT_OK; /* no pickle: nothing to report */
     case CK_INPUT_OTHER: break;
     }
     if (looks_like_pickle(p, n)) {

@@ -50,10 +50,6 @@ ck_input_kind ck_sniff(const uint8_t *p, size_t n, char *desc, size_t cap)
         snprintf(desc, cap, "a PyTorch preview-release archive (PYTORCH1), which PyTorch itself no longer reads");
         return CK_INPUT_OTHER;
     }
-    if (n >= 2 && p[0] == 0x80 && p[1] <= 5) {
-        snprintf(desc, cap, "a bare pickle (protocol %u), not a PyTorch checkpoint container", p[1]);
-        return CK_INPUT_PICKLE;
-    }
     if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) { snprintf(desc, cap, "a gzip-compressed file (decompress it first)"); return CK_INPUT_OTHER; }
     if (n >= 6 && memcmp(p, "\x93NUMPY", 6) == 0) { snprintf(desc, cap, "a NumPy .npy array"); return CK_INPUT_OTHER; }
     if (n >= 4 && memcmp(p, "\x89HDF", 4) == 0) { snprintf(desc, cap, "an HDF5 file (Keras/TensorFlow weights?)"); return CK_INPUT_OTHER; }
@@ -62,10 +58,16 @@ ck_input_kind ck_sniff(const uint8_t *p, size_t n, char *desc, size_t cap)
     if (n >= 9) {
         uint64_t hlen = 0;
         for (int i = 0; i < 8; i++) hlen |= (uint64_t)p[i] << (8 * i);
-        if (p[8] == '{' && hlen >= 2 && hlen <= n - 8) {
+        /* a length the format allows (even past the end: the reader then says "truncated") */
+        if (p[8] == '{' && hlen >= 2 && hlen <= 100000000u) {
             snprintf(desc, cap, "a safetensors file");
-            return CK_INPUT_OTHER;
+            return CK_INPUT_SAFETENSORS;
         }
+    }
+    /* after safetensors: a header length of 0x380 bytes starts with 80 03, like a protocol-3 pickle */
+    if (n >= 2 && p[0] == 0x80 && p[1] <= 5) {
+        snprintf(desc, cap, "a bare pickle (protocol %u), not a PyTorch checkpoint container", p[1]);
+        return CK_INPUT_PICKLE;
     }
     size_t m = n;
     const uint8_t *t = skip_space(p, &m);

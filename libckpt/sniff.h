@@ -9,6 +9,7 @@ typedef enum ck_input_kind {
     CK_INPUT_ZIP,
     CK_INPUT_LEGACY,     /* torch < 1.6 magic-number pickle stream */
     CK_INPUT_TAR,        /* torch 0.1-0.3 tar */
+    CK_INPUT_SAFETENSORS, /* 8-byte little-endian header length, then a JSON object */
     CK_INPUT_PICKLE,     /* a bare pickle */
     CK_INPUT_OTHER       /* not a checkpoint: see the description */
 } ck_input_kind;

@@ -44,6 +44,7 @@ struct ckpt_sparse {
     uint8_t dtype;        /* of values */
     bool requires_grad;
     bool coalesced;
+    bool legacy_csr;      /* built by torch <= 1.13's _rebuild_sparse_csr_tensor (the writer keeps the name) */
     uint32_t ndim;
     int64_t *shape;
     ckpt_value *indices;  /* TENSOR nodes: COO indices, or compressed indices */
@@ -65,7 +66,14 @@ struct ckpt_tensor {
     const char *device;    /* set when not the storage's location: meta tensors, wrappers, device rebuilds */
     const ck_quant *quant; /* quantized tensors, else NULL */
     ckpt_value *extra;     /* backward hooks, metadata or state the pickle carried, or NULL */
+    uint8_t extra_kind;    /* CK_TX_*: which of these `extra` is (the writer puts it back in its place) */
 };
+
+/* ckpt_tensor.extra_kind */
+#define CK_TX_NONE 0u
+#define CK_TX_HOOKS 1u    /* a non-empty backward_hooks dict */
+#define CK_TX_METADATA 2u /* the metadata dict of _rebuild_tensor_v2/v3 ({"conj": True}, {"neg": True}) */
+#define CK_TX_STATE 3u    /* Python attributes: _rebuild_parameter_with_state / _rebuild_from_type_v2 state */
 
 /*
  * Checks a tensor against its storage with checked arithmetic: non-negative sizes, strides and offset,

@@ -59,7 +59,10 @@ ckpt_status ck_zip_read_copy(const ck_zip *z, const ck_zip_member *m, ck_arena *
 /* inflate.c: raw deflate of exactly `in_len` bytes into exactly `out_len` bytes. */
 ckpt_status ck_inflate_exact(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len, const char *name,
                              ckpt_error *err);
-/* CRC-32 (zlib) of n bytes, in chunks so lengths above 4 GiB work. */
+/* crc32.c: the zip CRC-32 of n bytes (any length), continuing from crc (0 to start). */
 uint32_t ck_crc32(uint32_t crc, const uint8_t *p, size_t n);
+/* The same with zlib alone (tests compare the two), and whether ck_crc32 uses PCLMULQDQ here. */
+uint32_t ck_crc32_reference(uint32_t crc, const uint8_t *p, size_t n);
+bool ck_crc32_accelerated(void);
 
 #endif

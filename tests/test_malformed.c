@@ -641,8 +641,9 @@ START_TEST(not_a_checkpoint)
     memcpy(tar, "storages", 8);
     memcpy(tar + 257, "ustar\0" "00", 8);
     EXPECT(tar, sizeof tar, CKPT_ERR_FORMAT, "tar header checksum");
-    static const char st[] = "\x1d\x00\x00\x00\x00\x00\x00\x00" "{\"__metadata__\":{\"a\":\"b\"}}   ";
-    EXPECT(st, sizeof st - 1, CKPT_ERR_FORMAT, "a safetensors file");
+    /* safetensors files load (test_safetensors.c); a truncated one is named by its header */
+    static const char st[] = "\x3d\x00\x00\x00\x00\x00\x00\x00" "{\"__metadata__\":{\"a\":\"b\"}}   ";
+    EXPECT(st, sizeof st - 1, CKPT_ERR_FORMAT, "safetensors header");
     static const char npy[] = "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
     EXPECT(npy, sizeof npy - 1, CKPT_ERR_FORMAT, "a NumPy .npy array");
     static const char gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03";

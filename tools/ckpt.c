@@ -20,9 +20,12 @@ static void usage(FILE *f)
             "  scan PATH... [-r] [--json]        list the globals every pickle of each file references, and\n"
             "                                    whether the registry allows them\n"
             "  dis FILE                          disassemble every pickle of a file\n"
+            "  convert IN OUT [--to pt|safetensors]\n"
+            "                                    write a checkpoint as .pt (torch.load weights_only) or\n"
+            "                                    safetensors; nothing is left behind on failure\n"
             "  version                           print the library version\n"
             "\n"
-            "inspect, scan and dis take the registry options:\n"
+            "inspect, scan, dis and convert take the registry options:\n"
             "  --allow MODULE.NAME        allow a global as plain data (OLD.NAME=NEW.NAME: under an old name)\n"
             "  --allow-preset numpy       NumPy arrays -> tensors, scalars -> numbers (also: stdlib)\n"
             "  --handler MODULE.NAME      allow a global with libckpt's built-in handler for it\n"
@@ -40,6 +43,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "scan") == 0) return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "dis") == 0) return cmd_dis(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("ckpt %s\n", ckpt_version_string());
         return EXIT_CLEAN;

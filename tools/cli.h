@@ -25,5 +25,6 @@ void cli_allow_free(cli_allow *a);
 int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_dis(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -78,13 +78,14 @@ typedef enum ckpt_format {
     CKPT_FORMAT_ZIP = 0,     /* torch.save since 1.6 */
     CKPT_FORMAT_LEGACY,      /* torch.save before 1.6 or with _use_new_zipfile_serialization=False */
     CKPT_FORMAT_TAR,         /* torch 0.1 - 0.3 */
-    CKPT_FORMAT_TORCHSCRIPT  /* torch.jit.save */
+    CKPT_FORMAT_TORCHSCRIPT, /* torch.jit.save */
+    CKPT_FORMAT_SAFETENSORS  /* Hugging Face safetensors (header + raw data, no pickle) */
 } ckpt_format;
 
 CKPT_API ckpt_format ckpt_checkpoint_format(const ckpt_checkpoint *ckpt);
-/* "zip", "legacy", "tar", "torchscript". */
+/* "zip", "legacy", "tar", "torchscript", "safetensors". */
 CKPT_API const char *ckpt_format_name(ckpt_format format);
-/* The zip's top-level folder ("archive"), or "" for formats without one. */
+/* The zip's top-level folder ("archive"), or "" for formats without one (safetensors). */
 CKPT_API const char *ckpt_checkpoint_archive_prefix(const ckpt_checkpoint *ckpt);
 /* True when the file's data is big-endian (the `byteorder` record); data is returned in host order. */
 CKPT_API bool ckpt_checkpoint_big_endian(const ckpt_checkpoint *ckpt);

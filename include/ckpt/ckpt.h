@@ -22,5 +22,6 @@
 #include "registry.h"
 #include "checkpoint.h"
 #include "scan.h"
+#include "writer.h"
 
 #endif
