@@ -16,6 +16,14 @@ typedef struct {
     size_t tryk; /* next prefix end to try (exclusive), counting down */
 } find_frame;
 
+/* Spends one step of the budget; false once it is used up (it never wraps around). */
+static bool spend(unsigned *budget)
+{
+    if (*budget == 0) return false;
+    (*budget)--;
+    return true;
+}
+
 /* The child of node whose component equals path[0..n), or NULL. */
 static const ckpt_value *child_named(const ckpt_value *node, const char *p, size_t n, unsigned *budget)
 {
@@ -25,7 +33,7 @@ static const ckpt_value *child_named(const ckpt_value *node, const char *p, size
     }
     ck_child c;
     for (size_t i = 0; ck_child_at(node, i, &c); i++) {
-        if (!(*budget)--) return NULL;
+        if (!spend(budget)) return NULL;
         if (node->kind == CKPT_KIND_DICT && i < node->u.dict.len && node->u.dict.entries[i].key->kind == CKPT_KIND_STR)
             continue; /* str keys were looked up by hash */
         if (c.comp_len == n && memcmp(c.comp, p, n) == 0) return c.v;
@@ -54,7 +62,7 @@ const ckpt_value *ckpt_checkpoint_find(const ckpt_checkpoint *ck, const char *ke
             continue;
         }
         f->tryk = k - 1;
-        if (!budget--) return NULL;
+        if (!spend(&budget)) return NULL;
         const ckpt_value *c = child_named(f->node, p, k, &budget);
         if (!c) continue;
         if (k == rem) return c;
