@@ -299,6 +299,23 @@ START_TEST(test_laughs_dicts)
 }
 END_TEST
 
+/* ckpt_checkpoint_find backtracks over keys that contain dots; its step budget must hold however the
+ * search ends (it used to wrap around after running out, turning into an exponential search). */
+START_TEST(test_find_backtracking_bounded)
+{
+    ckpt_checkpoint *c = load_laughs("find_self_dict_dotted_keys.pt");
+    const ckpt_value *root = ckpt_checkpoint_root(c);
+    ck_assert_ptr_eq(ckpt_checkpoint_find(c, "a.a.a"), root);
+    ck_assert_ptr_eq(ckpt_checkpoint_find(c, "a.a.a.a.a.a.a"), root);
+    char key[512] = "";
+    for (int i = 0; i < 80; i++) strcat(key, "a.");
+    strcat(key, "x"); /* 80 components then a miss: tribonacci(80) ~ 10^20 splits without a budget */
+    ck_assert_ptr_null(ckpt_checkpoint_find(c, key));
+    ck_assert_ptr_null(ckpt_checkpoint_find_tensor(c, key));
+    ckpt_checkpoint_free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("attacks");
@@ -310,6 +327,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_laughs_tuples);
     tcase_add_test(tc, test_laughs_lists);
     tcase_add_test(tc, test_laughs_dicts);
+    tcase_add_test(tc, test_find_backtracking_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -390,11 +390,19 @@ def build():
     attack("laughs_dicts.pt", checkpoint(p), "CKPT_OK", "", "memo DAG of dicts (8^40 paths)")
 
 
+def build_find():
+    # a dict that holds itself under "a", "a.a" and "a.a.a": a dotted key of n components can be split
+    # into those keys in tribonacci(n) ways; ckpt_checkpoint_find must give up after its step budget
+    p = PROTO2 + EMPTY_DICT + b"q\x00" + b"".join(ustr(k) + b"h\x00s" for k in ("a", "a.a", "a.a.a")) + STOP
+    attack("find_self_dict_dotted_keys.pt", checkpoint(p), "CKPT_OK", "", "dotted-key backtracking over a cycle")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for fn in os.listdir(OUT):
         os.remove(os.path.join(OUT, fn))
     build()
+    build_find()
     lines = ["# file\tstatus\tmessage substring\tattack class (written by gen_attacks.py; do not edit)\n"]
     for name, data, status, needle, what in ATTACKS:
         with open(os.path.join(OUT, name), "wb") as f:
