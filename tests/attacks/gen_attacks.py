@@ -397,12 +397,36 @@ def build_find():
     attack("find_self_dict_dotted_keys.pt", checkpoint(p), "CKPT_OK", "", "dotted-key backtracking over a cycle")
 
 
+def build_equal_keys():
+    # two distinct but equal keys, A_k = (A_k-1, A_k-1) and B_k likewise over 19 levels: comparing them
+    # walks 2^19 pairs, and every SETITEM of B into a dict holding A compares them again
+    def dag(first):
+        p, prev = b"", 0
+        for k in range(19):
+            p += b"j" + u32(prev) + b"j" + u32(prev) + b"\x86" + b"r" + u32(first + k) + POP
+            prev = first + k
+        return p, prev
+    pa, ia = dag(1)
+    pb, ib = dag(100)
+    p = PROTO2 + NONE + b"r" + u32(0) + POP + pa + pb + EMPTY_DICT + b"j" + u32(ia) + bint(1) + b"s"
+    p += (b"j" + u32(ib) + bint(1) + b"s") * 200 + STOP
+    attack("equal_dag_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "comparing dict keys or set items takes too long",
+           "equal memo-DAG tuple keys compared on every SETITEM")
+    # two equal frozensets of 6,000 ints: comparing them is quadratic in their size
+    items = b"".join(b"M" + u16(i) for i in range(6000))
+    p = (b"\x80\x04" + EMPTY_DICT + MARK + items + b"\x91" + bint(1) + b"s" + MARK + items + b"\x91" + b"\x94" +
+         bint(1) + b"s" + (b"h\x00" + bint(1) + b"s") * 3 + STOP)
+    attack("equal_frozenset_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "comparing dict keys or set items takes too long",
+           "equal 6,000-item frozenset keys (quadratic comparison)")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for fn in os.listdir(OUT):
         os.remove(os.path.join(OUT, fn))
     build()
     build_find()
+    build_equal_keys()
     lines = ["# file\tstatus\tmessage substring\tattack class (written by gen_attacks.py; do not edit)\n"]
     for name, data, status, needle, what in ATTACKS:
         with open(os.path.join(OUT, name), "wb") as f:
