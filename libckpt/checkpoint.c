@@ -16,6 +16,7 @@
 #include "safetensors.h"
 #include "sniff.h"
 #include "unpickler.h"
+#include "util.h"
 #include "walk.h"
 #include "zip.h"
 
@@ -259,6 +260,9 @@ typedef struct {
     bool failed;
     ckpt_error *err;
     ckpt_status status;
+    uint64_t logical; /* numel x itemsize summed over the tensors so far */
+    bool too_big;
+    char where[200]; /* the key of the tensor that passed the bound */
 } index_ctx;
 
 static ckpt_walk_action index_tensor(const char *path, size_t len, const ckpt_value *v, void *user)
@@ -275,6 +279,13 @@ static ckpt_walk_action index_tensor(const char *path, size_t len, const ckpt_va
     }
     if (v->kind != CKPT_KIND_TENSOR) return CKPT_WALK_CONTINUE;
     ckpt_checkpoint *c = x->c;
+    /* stride-0 views can describe far more elements than the file holds; digests and contiguous copies
+     * cost the logical size, so it is bounded like an allocation */
+    if (ck_add_overflow_u64(x->logical, ckpt_tensor_nbytes(v->u.tensor), &x->logical) || x->logical > c->max_logical) {
+        x->too_big = true;
+        snprintf(x->where, sizeof x->where, "%.*s", (int)CK_MIN(len, sizeof x->where - 1), path);
+        return CKPT_WALK_STOP;
+    }
     if (c->ntensors == x->cap) {
         size_t ncap = x->cap ? x->cap * 2 : 64;
         ck_tensor_ref *n = ck_arena_grow(&c->store.arena, c->tensors, x->cap * sizeof *n, ncap * sizeof *n,
@@ -291,12 +302,18 @@ static ckpt_walk_action index_tensor(const char *path, size_t len, const ckpt_va
 
 static ckpt_status build_tensor_index(ckpt_checkpoint *c, ckpt_error *err)
 {
-    index_ctx x = {c, 0, false, err, CKPT_OK};
+    index_ctx x = {.c = c, .err = err};
     if (!c->root) return CKPT_OK;
     ckpt_status s = ck_walk(c->root, c->store.next_id, c->limits.max_depth, index_tensor, &x, err);
     if (s) return s;
     if (x.status) return x.status;
     if (x.failed) return ck_out_of_memory(&c->store, err);
+    if (x.too_big)
+        return ck_error_set(err, CKPT_ERR_LIMIT,
+                            "the tensors describe more than %llu bytes of elements (numel x itemsize summed, passed at "
+                            "tensor '%s'): views with zero or overlapping strides claim far more data than the file "
+                            "holds (CKPT_LIMIT_MAX_ALLOC; raise it only for files you have reason to trust)",
+                            (unsigned long long)c->max_logical, x.where);
     return CKPT_OK;
 }
 
@@ -490,6 +507,11 @@ static ckpt_checkpoint *new_checkpoint(const ckpt_load_options *opts, uint64_t i
     ckpt_checkpoint *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     ck_limits_resolve(opts, input_len, &c->limits);
+    /* the logical size of the tensors is bounded by MAX_ALLOC, but never below its default, so a small
+     * allocation budget for an mmap load does not refuse ordinary files */
+    ck_limits defaults;
+    ck_limits_resolve(NULL, input_len, &defaults);
+    c->max_logical = CK_MAX(c->limits.max_alloc, defaults.max_alloc);
     c->flags = opts ? opts->flags : 0;
     ck_store_init(&c->store, c->limits.max_alloc);
     ck_strmap_init(&c->storage_by_key, &c->store.arena);

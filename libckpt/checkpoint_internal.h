@@ -29,6 +29,7 @@ struct ckpt_checkpoint {
     size_t nstorages, storages_cap;
     ck_strmap storage_by_key; /* key -> the KIND_STORAGE value node */
     ck_limits limits;
+    uint64_t max_logical;     /* bound on the tensors' summed numel x itemsize (see build_tensor_index) */
     unsigned flags;
     /* Seam for model mode (issue 8): when set, the legacy and tar formats' ('module', cls, file, source)
      * persistent ids give cls back (as torch does) instead of being refused. Never set today. */

@@ -41,7 +41,9 @@ typedef struct ckpt_checkpoint ckpt_checkpoint;
 /* Resource limits. 0 as a value restores the default. */
 typedef enum ckpt_limit {
     CKPT_LIMIT_MAX_ALLOC = 0,   /* total bytes allocated for one load, tensor copies included.
-                                   Default: 4 x input size + 64 MiB */
+                                   Default: 4 x input size + 64 MiB. It also bounds the tensors' summed
+                                   logical size (numel x itemsize; views with zero strides can describe
+                                   far more than the file holds): max(this limit, its default) */
     CKPT_LIMIT_MAX_DEPTH,       /* container nesting (MARK depth, walkers). Default 1000 */
     CKPT_LIMIT_MAX_MEMO,        /* highest memo index + 1. Default 1<<24 */
     CKPT_LIMIT_MAX_STACK,       /* pickle stack entries. Default 1<<24 */
