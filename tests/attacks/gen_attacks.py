@@ -390,6 +390,18 @@ def build():
     attack("laughs_dicts.pt", checkpoint(p), "CKPT_OK", "", "memo DAG of dicts (8^40 paths)")
 
 
+def build_logical():
+    # stride-0 views: 2 stored floats seen as 2^40 elements (a 4 TiB digest), and 100 views of 16 MiB
+    # each (every one small, together 1.6 GiB of elements to hash or copy)
+    attack("tensor_stride0_huge.pt",
+           checkpoint(PROTO2 + state_dict(w=rebuild_v2(storage_pid("FloatStorage", "0", 2), 0, [1 << 40], [0])) + STOP,
+                      [("data/0", FLOATS2)]),
+           "CKPT_ERR_LIMIT", "the tensors describe more than", "stride-0 view of 2^40 elements over 2 stored")
+    views = {"v%d" % i: rebuild_v2(storage_pid("FloatStorage", "0", 2), 0, [1 << 22], [0]) for i in range(100)}
+    attack("tensor_stride0_many.pt", checkpoint(PROTO2 + state_dict(**views) + STOP, [("data/0", FLOATS2)]),
+           "CKPT_ERR_LIMIT", "passed at tensor 'v4'", "100 stride-0 views of 16 MiB each")
+
+
 def build_find():
     # a dict that holds itself under "a", "a.a" and "a.a.a": a dotted key of n components can be split
     # into those keys in tribonacci(n) ways; ckpt_checkpoint_find must give up after its step budget
@@ -426,6 +438,7 @@ def main():
         os.remove(os.path.join(OUT, fn))
     build()
     build_find()
+    build_logical()
     build_equal_keys()
     lines = ["# file\tstatus\tmessage substring\tattack class (written by gen_attacks.py; do not edit)\n"]
     for name, data, status, needle, what in ATTACKS:
