@@ -316,6 +316,27 @@ START_TEST(test_find_backtracking_bounded)
 }
 END_TEST
 
+/* Atoms are listed at every path: the JSON document of a string shared by 2,000 paths would be 2 GiB
+ * from a 1 MiB file. It is bounded like an allocation (the load itself stays linear and succeeds). */
+START_TEST(test_json_shared_atoms_bounded)
+{
+    ckpt_load_options *o = ckpt_load_options_new();
+    ckpt_checkpoint *c = NULL;
+    ck_assert_int_eq(ckpt_load_file(data_path("shared_string_2000_paths.pt"), o, &c, NULL), CKPT_OK);
+    walk_count w = {0};
+    ck_assert_int_eq(ckpt_walk(c, NULL, count_visit, &w, NULL), CKPT_OK);
+    ck_assert_uint_eq(w.visits, 2001); /* the root list, then the string at each of its 2,000 paths */
+    ckpt_error *err = ckpt_error_new();
+    char *json = NULL;
+    ck_assert_int_eq(ckpt_checkpoint_to_json(c, "x", 0, &json, err), CKPT_ERR_LIMIT);
+    ck_assert_ptr_null(json);
+    ck_assert_ptr_nonnull(strstr(ckpt_error_message(err), "the JSON document would exceed"));
+    ckpt_error_free(err);
+    ckpt_checkpoint_free(c);
+    ckpt_load_options_free(o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("attacks");
@@ -328,6 +349,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_laughs_lists);
     tcase_add_test(tc, test_laughs_dicts);
     tcase_add_test(tc, test_find_backtracking_bounded);
+    tcase_add_test(tc, test_json_shared_atoms_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -402,6 +402,21 @@ def build_logical():
            "CKPT_ERR_LIMIT", "passed at tensor 'v4'", "100 stride-0 views of 16 MiB each")
 
 
+def build_amplifiers():
+    # atoms (str, bytes) are listed at every path: a 1 MiB string referenced 2,000 times loads in linear
+    # memory, but a JSON document listing it at each path would be 2 GiB (test_attacks checks the JSON)
+    big = ustr("A" * (1 << 20))
+    p = PROTO2 + big + b"q\x00" + POP + b"]" + MARK + b"h\x00" * 2000 + b"e" + STOP
+    attack("shared_string_2000_paths.pt", checkpoint(p), "CKPT_OK", "", "one 1 MiB string at 2,000 paths (JSON size)")
+    # a 1 MiB key reused at 100 nesting levels: the dotted path would be 100 MiB
+    p = PROTO2 + big + b"q\x00" + POP + EMPTY_DICT + b"q\x01" + POP
+    for k in range(1, 101):
+        p += EMPTY_DICT + b"h\x00" + b"h" + u8(k) + b"s" + b"q" + u8(k + 1) + POP
+    p += b"h" + u8(101) + STOP
+    attack("long_key_nested.pt", checkpoint(p), "CKPT_ERR_LIMIT", "dotted path longer than 16777216 bytes",
+           "1 MiB dict key reused at 100 nesting levels (path length)")
+
+
 def build_find():
     # a dict that holds itself under "a", "a.a" and "a.a.a": a dotted key of n components can be split
     # into those keys in tribonacci(n) ways; ckpt_checkpoint_find must give up after its step budget
@@ -438,6 +453,7 @@ def main():
         os.remove(os.path.join(OUT, fn))
     build()
     build_find()
+    build_amplifiers()
     build_logical()
     build_equal_keys()
     lines = ["# file\tstatus\tmessage substring\tattack class (written by gen_attacks.py; do not edit)\n"]
