@@ -116,8 +116,8 @@ ckpt_load_options *fz_options(unsigned flags)
     if (!o) abort();
     ckpt_load_options_set_flags(o, flags);
     ckpt_load_options_set_registry(o, fz_registry());
-    /* the defaults, but with a fixed 256 MiB allocation ceiling: far below -rss_limit_mb=2048 */
-    ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 256u << 20);
+    /* the defaults, but with a fixed 32 MiB allocation ceiling (fewer slow runs): far below -rss_limit_mb=2048 */
+    ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 32u << 20);
     return o;
 }
 
