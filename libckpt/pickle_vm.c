@@ -383,6 +383,21 @@ static ckpt_status push_int_le(vm *m, const uint8_t *p, size_t n)
     return push(m, ck_new_int_le(m->st, p, n));
 }
 
+/* Scratch buffers for decoding text arguments, counted against the allocation budget while they live. */
+static void *scratch_alloc(vm *m, size_t n)
+{
+    if (!ck_arena_charge(&m->st->arena, n)) return NULL;
+    void *p = malloc(n);
+    if (!p) ck_arena_uncharge(&m->st->arena, n);
+    return p;
+}
+
+static void scratch_free(vm *m, void *p, size_t n)
+{
+    free(p);
+    ck_arena_uncharge(&m->st->arena, n);
+}
+
 static ckpt_status push_decimal(vm *m, const uint8_t *p, size_t n)
 {
     int64_t v;
@@ -396,11 +411,11 @@ static ckpt_status push_decimal(vm *m, const uint8_t *p, size_t n)
     if (bytes > m->lim->max_int_bytes + 2)
         return fail(m, CKPT_ERR_LIMIT, "integer of %zu digits exceeds CKPT_LIMIT_MAX_INT_BYTES (%llu bytes)", n,
                     (unsigned long long)m->lim->max_int_bytes);
-    uint8_t *buf = malloc((size_t)bytes + 2);
-    if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
+    uint8_t *buf = scratch_alloc(m, (size_t)bytes + 2);
+    if (!buf) return oom(m);
     size_t len = ck_decimal_to_le((const char *)p, n, buf, (size_t)bytes + 2);
     ckpt_status s = len ? push(m, ck_new_int_le(m->st, buf, len)) : fail(m, CKPT_ERR_PICKLE, "invalid integer text");
-    free(buf);
+    scratch_free(m, buf, (size_t)bytes + 2);
     return s;
 }
 
@@ -976,23 +991,23 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
     case OP_BINBYTES8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, n));
     case OP_BYTEARRAY8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTEARRAY, p, n));
     case OP_STRING: {
-        uint8_t *buf = malloc(n + 1);
-        if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
+        uint8_t *buf = scratch_alloc(m, n + 1);
+        if (!buf) return oom(m);
         long r = ck_unescape_string(p, n, buf);
         s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "STRING argument is not a valid quoted Python string")
                   : push_str(m, buf, (size_t)r);
-        free(buf);
+        scratch_free(m, buf, n + 1);
         return s;
     }
     case OP_UNICODE: {
         size_t cap;
         if (ck_mul_overflow_size(n, 4, &cap)) return oom(m);
-        uint8_t *buf = malloc(cap + 1);
-        if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
+        uint8_t *buf = scratch_alloc(m, cap + 1);
+        if (!buf) return oom(m);
         long r = ck_raw_unicode_escape(p, n, buf);
         s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "UNICODE argument has an invalid \\u or \\U escape")
                   : push_str(m, buf, (size_t)r);
-        free(buf);
+        scratch_free(m, buf, cap + 1);
         return s;
     }
 
