@@ -118,6 +118,8 @@ ckpt_load_options *fz_options(unsigned flags)
     ckpt_load_options_set_registry(o, fz_registry());
     /* the defaults, but with a fixed 32 MiB allocation ceiling (fewer slow runs): far below -rss_limit_mb=2048 */
     ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 32u << 20);
+    /* a 5-byte LONG_BINPUT may allocate and clear a memo of the whole allowance: keep runs fast */
+    ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_MEMO, 1u << 16);
     return o;
 }
 
