@@ -337,6 +337,22 @@ START_TEST(test_json_shared_atoms_bounded)
 }
 END_TEST
 
+/* A load from memory owns no file: freeing it must leave every descriptor of the caller open (it used
+ * to close descriptor 0, the zero of a calloc'd mapping record). */
+START_TEST(test_load_memory_keeps_caller_fds)
+{
+    if (fcntl(0, F_GETFD) == -1) ck_assert_int_eq(open("/dev/null", O_RDONLY), 0);
+    size_t len;
+    uint8_t *buf = tst_read_file(tst_path("fixtures/data/mlp.pt"), &len);
+    ckpt_checkpoint *c = NULL;
+    ck_assert_int_eq(ckpt_load_memory(buf, len, NULL, &c, NULL), CKPT_OK);
+    ckpt_checkpoint_free(c);
+    ck_assert_int_eq(ckpt_load_memory(buf, 10, NULL, &c, NULL), CKPT_ERR_ZIP); /* a failed load frees too */
+    ck_assert_msg(fcntl(0, F_GETFD) != -1, "descriptor 0 was closed by the library");
+    free(buf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("attacks");
@@ -350,6 +366,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_laughs_dicts);
     tcase_add_test(tc, test_find_backtracking_bounded);
     tcase_add_test(tc, test_json_shared_atoms_bounded);
+    tcase_add_test(tc, test_load_memory_keeps_caller_fds);
     suite_add_tcase(s, tc);
     return s;
 }
