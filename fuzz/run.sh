@@ -42,8 +42,8 @@ case "${1:-}" in
 --smoke)
     secs=${2:-40}
     ensure_build
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
+    tmp=fuzz/out/smoke # new inputs and artifacts stay there (git-ignored) for a look after a failure
+    rm -rf "$tmp"
     failed=""
     for h in $harnesses; do
         [ -x "$build/fuzz/$h" ] || { echo "skip $h: not built"; continue; }
