@@ -168,17 +168,25 @@ size_t ck_decimal_to_le(const char *p, size_t n, uint8_t *out, size_t cap)
     if (i >= n || cap < 2) return 0;
     size_t len = 1;
     memset(out, 0, cap);
-    for (; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') return 0;
-        unsigned carry = (unsigned)(p[i] - '0');
+    /* nine digits per pass over the bytes: the conversion is quadratic, so this matters for the
+     * longest ints CKPT_LIMIT_MAX_INT_BYTES allows (a file of such lines must not take minutes) */
+    while (i < n) {
+        uint64_t chunk = 0, mul = 1;
+        for (int d = 0; d < 9 && i < n; d++, i++) {
+            if (p[i] < '0' || p[i] > '9') return 0;
+            chunk = chunk * 10 + (uint64_t)(p[i] - '0');
+            mul *= 10;
+        }
+        uint64_t carry = chunk;
         for (size_t k = 0; k < len; k++) {
-            unsigned v = out[k] * 10u + carry;
+            uint64_t v = out[k] * mul + carry; /* < 2^8 * 10^9 + 2^38: no overflow */
             out[k] = (uint8_t)v;
             carry = v >> 8;
         }
-        if (carry) {
+        while (carry) {
             if (len >= cap - 1) return 0;
             out[len++] = (uint8_t)carry;
+            carry >>= 8;
         }
     }
     out[len++] = 0; /* room for the sign bit */
