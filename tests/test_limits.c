@@ -274,6 +274,38 @@ START_TEST(test_max_int_bytes)
 }
 END_TEST
 
+/* Text ints below the limit convert exactly (the conversion works nine digits at a time). */
+START_TEST(test_text_int_round_trip)
+{
+    const char *digits = "98765432109876543210";
+    size_t lens[] = {1, 8, 9, 10, 17, 18, 19, 20, 27, 28, 100, 999, 2400};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        for (int neg = 0; neg < 2; neg++) {
+            char text[2600];
+            size_t n = 0;
+            if (neg) text[n++] = '-';
+            for (size_t k = 0; k < lens[li]; k++) text[n++] = digits[(k * 7 + li) % 20];
+            if (text[neg] == '0') text[neg] = '7'; /* no leading zero: Python's int(text, 0) refuses it */
+            text[n] = '\0';
+            pk b = {0};
+            PUT(&b, "\x80\x02L");
+            put(&b, text, n);
+            PUT(&b, "L\n.");
+            size_t zlen;
+            uint8_t *zip = tst_make_checkpoint(b.p, b.len, NULL, 0, &zlen);
+            ckpt_checkpoint *c = NULL;
+            ck_assert_int_eq(ckpt_load_memory(zip, zlen, NULL, &c, NULL), CKPT_OK);
+            char *dec = ckpt_value_int_to_string(ckpt_checkpoint_root(c));
+            ck_assert_str_eq(dec, text);
+            ckpt_free(dec);
+            ckpt_checkpoint_free(c);
+            free(zip);
+            free(b.p);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_max_opcodes)
 {
     pk b = {0};
@@ -331,6 +363,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_max_stack);
     tcase_add_test(tc, test_max_string);
     tcase_add_test(tc, test_max_int_bytes);
+    tcase_add_test(tc, test_text_int_round_trip);
     tcase_add_test(tc, test_max_opcodes);
     tcase_add_test(tc, test_max_members);
     tcase_add_test(tc, test_max_ndim);
