@@ -408,6 +408,9 @@ def build_amplifiers():
     big = ustr("A" * (1 << 20))
     p = PROTO2 + big + b"q\x00" + POP + b"]" + MARK + b"h\x00" * 2000 + b"e" + STOP
     attack("shared_string_2000_paths.pt", checkpoint(p), "CKPT_OK", "", "one 1 MiB string at 2,000 paths (JSON size)")
+    # the same with a 1 KiB int at 100,000 paths: 250 MB of decimal digits, each conversion quadratic
+    p = PROTO2 + b"\x8b" + u32(1024) + b"\x7f" * 1024 + b"q\x00" + POP + b"]" + MARK + b"h\x00" * 100000 + b"e" + STOP
+    attack("shared_bigint_100000_paths.pt", checkpoint(p), "CKPT_OK", "", "one 1 KiB int at 100,000 paths (JSON size)")
     # a 1 MiB key reused at 100 nesting levels: the dotted path would be 100 MiB
     p = PROTO2 + big + b"q\x00" + POP + EMPTY_DICT + b"q\x01" + POP
     for k in range(1, 101):
