@@ -17,6 +17,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "data")
+ATTACKS = os.path.join(HERE, "..", "tests", "attacks", "data")
 CORPUS = os.path.join(HERE, "corpus")
 SEP = b"\xff\xfeSTOR"  # fuzz_common.h FZ_SEP
 
@@ -126,6 +127,21 @@ def main():
                             "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2) +
               pickle.dumps({"w": 1}, protocol=2) + pickle.dumps(["0"], protocol=2))
     write("fuzz_scan", "legacy-stream.bin", legacy)
+    # the attack corpus (tests/attacks/gen_attacks.py), files up to libFuzzer's -max_len
+    for fn in sorted(os.listdir(ATTACKS)):
+        path = os.path.join(ATTACKS, fn)
+        if fn == "MANIFEST" or os.path.getsize(path) > 65536:
+            continue
+        with open(path, "rb") as f:
+            blob = f.read()
+        for h in ("fuzz_zip", "fuzz_zip_libzip", "fuzz_scan", "fuzz_load", "fuzz_json"):
+            write(h, "attack-" + fn, blob)
+        try:
+            pkl = [d for n, d in members(blob) if n.endswith("/data.pkl")]
+        except Exception:  # not a zip python can read: fine, the zip harnesses have it
+            pkl = []
+        if pkl:
+            write("fuzz_unpickle", "attack-" + fn[:-3] + ".pkl", pkl[0])
 
 
 if __name__ == "__main__":
