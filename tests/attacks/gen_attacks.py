@@ -176,6 +176,12 @@ def build():
     attack("zip_crc_mismatch_storage.pt", good, "CKPT_ERR_ZIP", "CRC-32 mismatch", "CRC mismatch on a storage record")
     attack("zip_pickle_as_txt.pt", make_zip([Member("archive/data.txt", payload_pickle()), Member("archive/version", b"3\n")]),
            "CKPT_ERR_FORMAT", "no 'archive/data.pkl' record", "pickle under a non-.pkl name")
+    # next to a benign data.pkl, a payload pickle under another name is data the loader never runs
+    attack("zip_payload_beside_data_pkl.pt",
+           make_zip([Member("archive/data.pkl", benign_pickle()), Member("archive/data/0", FLOATS2),
+                     Member("archive/extra.bin", payload_pickle()), Member("archive/data.pkl.txt", payload_pickle()),
+                     Member("archive/version", b"3\n")]),
+           "CKPT_OK", "", "payload pickles beside a benign data.pkl (never unpickled)")
     attack("zip_duplicate_data_pkl.pt", make_zip([Member("archive/data.pkl", benign_pickle()),
                                                   Member("archive/data.pkl", payload_pickle()),
                                                   Member("archive/data/0", FLOATS2), Member("archive/version", b"3\n")]),
