@@ -44,6 +44,7 @@ case "${1:-}" in
     ensure_build
     tmp=fuzz/out/smoke # new inputs and artifacts stay there (git-ignored) for a look after a failure
     rm -rf "$tmp"
+    mkdir -p "$tmp"
     failed=""
     for h in $harnesses; do
         [ -x "$build/fuzz/$h" ] || { echo "skip $h: not built"; continue; }
