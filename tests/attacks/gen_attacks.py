@@ -422,7 +422,7 @@ def build_amplifiers():
     for k in range(1, 101):
         p += EMPTY_DICT + b"h\x00" + b"h" + u8(k) + b"s" + b"q" + u8(k + 1) + POP
     p += b"h" + u8(101) + STOP
-    attack("long_key_nested.pt", checkpoint(p), "CKPT_ERR_LIMIT", "dotted path longer than 16777216 bytes",
+    attack("long_key_nested.pt", checkpoint(p), "CKPT_ERR_LIMIT", "dotted path longer than 1048576 bytes",
            "1 MiB dict key reused at 100 nesting levels (path length)")
 
 
@@ -446,13 +446,13 @@ def build_equal_keys():
     pb, ib = dag(100)
     p = PROTO2 + NONE + b"r" + u32(0) + POP + pa + pb + EMPTY_DICT + b"j" + u32(ia) + bint(1) + b"s"
     p += (b"j" + u32(ib) + bint(1) + b"s") * 200 + STOP
-    attack("equal_dag_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "comparing dict keys or set items takes too long",
+    attack("equal_dag_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "takes too long (more than 16777216 comparisons in this load",
            "equal memo-DAG tuple keys compared on every SETITEM")
     # two equal frozensets of 6,000 ints: comparing them is quadratic in their size
     items = b"".join(b"M" + u16(i) for i in range(6000))
     p = (b"\x80\x04" + EMPTY_DICT + MARK + items + b"\x91" + bint(1) + b"s" + MARK + items + b"\x91" + b"\x94" +
          bint(1) + b"s" + (b"h\x00" + bint(1) + b"s") * 3 + STOP)
-    attack("equal_frozenset_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "comparing dict keys or set items takes too long",
+    attack("equal_frozenset_keys.pt", checkpoint(p), "CKPT_ERR_LIMIT", "takes too long (more than 16777216 comparisons in this load",
            "equal 6,000-item frozenset keys (quadratic comparison)")
 
 
