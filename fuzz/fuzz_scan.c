@@ -1,93 +1,58 @@
 /*
- * fuzz_scan: what a scanner does with an untrusted file, on the internal VM in CK_MODE_SCAN (the public
- * scan API of issue 3 replaces this when it lands). A zip: every member that is a pickle (".pkl" name or
- * a PROTO opcode first) is scanned. Anything else: a stream of consecutive pickles (the legacy format),
- * scanned one after another. Every global must be reported with a non-empty module and name.
+ * fuzz_scan: what a scanner does with an untrusted file, through the public scan API (scan.h): the
+ * bytes as a file (zip, bare pickles, legacy stream, NumPy...), scanned with a registry holding a few
+ * user entries; every accessor of the result; its JSON, which must parse back; and the disassembly of
+ * the same bytes (`ckpt dis`), every line of which must be NUL-terminated text.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "node.h"
-#include "options.h"
-#include "unpickler.h"
-#include "walk.h"
-#include "zip.h"
+#include "ckpt/scan.h"
 #include "fuzz_common.h"
 
-static ckpt_status persistent(ck_unpickler *u, void *ctx, ckpt_value *pid, ckpt_value **out, ckpt_error *err)
+static void on_line(const char *line, void *user)
 {
-    (void)u; (void)ctx; (void)err;
-    *out = pid;
-    return CKPT_OK;
-}
-
-static void seen(void *ctx, const char *module, const char *name, const ck_reg_entry *e, uint64_t off, int op)
-{
-    if (!module || !name || !*module || !*name) abort();
-    (void)e; (void)off; (void)op;
-    (*(size_t *)ctx)++;
-}
-
-static ckpt_walk_action visit(const char *path, size_t len, const ckpt_value *v, void *user)
-{
-    (void)path; (void)len; (void)v; (void)user;
-    return CKPT_WALK_CONTINUE;
-}
-
-/* Scans consecutive pickles from data[0..len) (at most 8); returns the number of globals seen. */
-static size_t scan_stream(ck_store *st, const ck_limits *lim, const uint8_t *data, size_t len)
-{
-    size_t globals = 0, pos = 0;
-    for (int k = 0; k < 8 && pos < len; k++) {
-        ckpt_error err;
-        ck_error_init(&err);
-        ck_unpickler u;
-        ck_unpickler_init(&u, st, lim);
-        u.mode = CK_MODE_SCAN;
-        u.persistent_load = persistent;
-        u.on_global = seen;
-        u.on_global_ctx = &globals;
-        size_t start = pos;
-        ckpt_value *root = NULL;
-        ckpt_status s = ck_unpickle(&u, data, len, &pos, &root, &err);
-        if (s) {
-            if (ckpt_error_code(&err) != s) abort();
-            break;
-        }
-        if (!root || pos <= start || pos > len) abort();
-        (void)ck_walk(root, st->next_id, lim->max_depth, visit, NULL, &err);
-    }
-    return globals;
+    if (!line) abort();
+    (*(size_t *)user) += strlen(line) + 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-    ck_limits lim;
-    ck_limits_resolve(NULL, len, &lim);
-    /* the defaults, with a smaller allocation allowance and memo: a 5-byte LONG_BINPUT may legitimately
-     * allocate (and clear) a memo of the whole allowance, which would dominate every run */
-    lim.max_alloc = 4 * (uint64_t)len + (16u << 20);
-    lim.max_memo = 1u << 16;
-    ck_store st;
-    ck_store_init(&st, lim.max_alloc);
-    ckpt_error err;
-    ck_error_init(&err);
-    ck_zip z;
-    if (len >= 4 && memcmp(data, "PK", 2) == 0) {
-        if (ck_zip_open(&z, data, len, &st.arena, lim.max_members, &err) == CKPT_OK) {
-            for (size_t i = 0; i < z.count; i++) {
-                const ck_zip_member *m = &z.members[i];
-                bool pkl = m->name_len >= 4 && memcmp(m->name + m->name_len - 4, ".pkl", 4) == 0;
-                const uint8_t *p;
-                if (ck_zip_read(&z, m, &st.arena, true, &p, &err) != CKPT_OK) continue;
-                if (pkl || (m->size >= 2 && p[0] == 0x80)) scan_stream(&st, &lim, p, (size_t)m->size);
-            }
-        }
+    ckpt_load_options *o = fz_options(0);
+    ckpt_error *err = ckpt_error_new();
+    ckpt_scan_result *r = NULL;
+    ckpt_status s = ckpt_scan_memory(data, len, o, &r, err);
+    if (!r) {
+        if (s == CKPT_OK) abort(); /* success always gives a result */
     } else {
-        scan_stream(&st, &lim, data, len);
+        if (s != ckpt_scan_error_code(r)) abort(); /* the status is the result's first parse error */
+        for (size_t i = 0; i < ckpt_scan_num_globals(r); i++) {
+            const char *name = ckpt_scan_global_name(r, i);
+            if (!name || !*name || ckpt_scan_global_count(r, i) == 0 || !ckpt_scan_global_first_record(r, i)) abort();
+            (void)ckpt_scan_global_status(r, i);
+            (void)ckpt_scan_global_reason(r, i);
+            (void)ckpt_scan_global_first_offset(r, i);
+        }
+        for (size_t i = 0; i < ckpt_scan_num_pickles(r); i++)
+            if (!ckpt_scan_pickle_record(r, i)) abort();
+        (void)ckpt_scan_worst(r);
+        if (!ckpt_scan_format(r) || !ckpt_scan_error_message(r)) abort();
+        char *text = NULL;
+        if (ckpt_scan_result_to_json(r, "fuzz", &text, NULL) == CKPT_OK) {
+            json_error_t jerr;
+            json_t *doc = text ? json_loads(text, JSON_ALLOW_NUL, &jerr) : NULL;
+            if (!doc || !json_is_object(doc)) abort();
+            if (json_array_size(json_object_get(doc, "globals")) != ckpt_scan_num_globals(r)) abort();
+            json_decref(doc);
+            ckpt_free(text);
+        }
+        ckpt_scan_result_free(r);
     }
-    ck_store_release(&st);
+    size_t bytes = 0;
+    (void)ckpt_disassemble_memory(data, len, o, on_line, &bytes, err);
+    ckpt_error_free(err);
+    ckpt_load_options_free(o);
     return 0;
 }
