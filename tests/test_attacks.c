@@ -371,6 +371,27 @@ START_TEST(test_load_memory_keeps_caller_fds)
 }
 END_TEST
 
+/* Read as data on request (CKPT_LOAD_TORCHSCRIPT, what `ckpt inspect` does), the TorchScript attack file
+ * loads its data.pkl only: the payload in constants.pkl and the code/ folder are never parsed. */
+START_TEST(test_torchscript_as_data_skips_payload)
+{
+    ckpt_load_options *o = ckpt_load_options_new();
+    ckpt_load_options_set_flags(o, CKPT_LOAD_TORCHSCRIPT);
+    ckpt_checkpoint *c = NULL;
+    ckpt_error *err = ckpt_error_new();
+    ckpt_status s = ckpt_load_file(data_path("zip_torchscript.pt"), o, &c, err);
+    ck_assert_msg(s == CKPT_OK, "%s", ckpt_error_message(err));
+    ck_assert_int_eq(ckpt_checkpoint_format(c), CKPT_FORMAT_TORCHSCRIPT);
+    for (size_t i = 0; i < ckpt_checkpoint_num_globals(c); i++)
+        ck_assert_str_ne(ckpt_checkpoint_global(c, i), "os.system");
+    ck_assert_ptr_nonnull(ckpt_checkpoint_find_tensor(c, "w"));
+    ck_assert_int_ne(access(MARKER, F_OK), 0);
+    ckpt_checkpoint_free(c);
+    ckpt_error_free(err);
+    ckpt_load_options_free(o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("attacks");
@@ -385,6 +406,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_find_backtracking_bounded);
     tcase_add_test(tc, test_json_shared_atoms_bounded);
     tcase_add_test(tc, test_load_memory_keeps_caller_fds);
+    tcase_add_test(tc, test_torchscript_as_data_skips_payload);
     suite_add_tcase(s, tc);
     return s;
 }
