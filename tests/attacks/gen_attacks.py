@@ -197,6 +197,13 @@ def build():
            "CKPT_ERR_UNSUPPORTED", "TorchScript archive", "TorchScript archive passed off as a checkpoint")
     # the legacy format starts with the magic number as a LONG1 literal; built by eval it is not legacy
     # (libckpt recognises the exact bytes only and never evaluates anything to find a format)
+    # a real legacy stream (the exact magic bytes) whose main pickle carries the payload
+    import pickle as _pickle
+    sys_info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    attack("legacy_payload.pt",
+           _pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + _pickle.dumps(1001, protocol=2) +
+           _pickle.dumps(sys_info, protocol=2) + payload_pickle() + _pickle.dumps([], protocol=2),
+           "CKPT_ERR_BLOCKED", "global 'os.system' is not allowed", "legacy stream with a payload in its main pickle")
     attack("legacy_magic_by_eval.pt",
            PROTO2 + glob("__builtin__", "eval") + tup(ustr("0x1950a86a20f9469cfc6c")) + REDUCE + STOP +
            PROTO2 + bint(1001) + STOP,
