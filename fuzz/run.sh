@@ -1,13 +1,13 @@
 #!/bin/sh
 # run.sh: libFuzzer campaigns (see fuzz/README.md).
 #   sh fuzz/run.sh HARNESS SECONDS [libFuzzer options...]   one campaign; new inputs go to fuzz/out/HARNESS/
-#   sh fuzz/run.sh --smoke [SECONDS]                        every harness briefly (CI; default 25 s each)
+#   sh fuzz/run.sh --smoke [SECONDS]                        every harness briefly (CI; default 20 s each)
 #   sh fuzz/run.sh --list                                   the harnesses
 # Builds a clang tree with -Dfuzzing=true and ASan+UBSan in build-fuzz/ (or $FUZZ_BUILD) when needed.
 set -eu
 cd "$(dirname "$0")/.."
 build=${FUZZ_BUILD:-build-fuzz}
-harnesses="fuzz_zip fuzz_unpickle fuzz_scan fuzz_load fuzz_json fuzz_zip_libzip fuzz_legacy fuzz_tar fuzz_torchscript"
+harnesses="fuzz_zip fuzz_unpickle fuzz_scan fuzz_load fuzz_json fuzz_zip_libzip fuzz_legacy fuzz_tar fuzz_torchscript fuzz_roundtrip fuzz_safetensors"
 
 dict_of() {
     case "$1" in
@@ -40,7 +40,7 @@ run() {
 case "${1:-}" in
 --list) echo "$harnesses" ;;
 --smoke)
-    secs=${2:-25}
+    secs=${2:-20}
     ensure_build
     tmp=fuzz/out/smoke # new inputs and artifacts stay there (git-ignored) for a look after a failure
     rm -rf "$tmp"
