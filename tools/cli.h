@@ -26,5 +26,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_dis(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif
