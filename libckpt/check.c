@@ -285,7 +285,7 @@ static ckpt_status check_classes(ckpt_report *r, const ckpt_checkpoint *ck, cons
             break;
         }
         /* what the current class expects and the pickle lacks, then what the pickle has and the class does not */
-        for (size_t k = 0; k < sc->nattrs && !st; k++) {
+        for (size_t k = 0; k < sc->nattrs && !st; k++) { /* the required ones */
             if (ck_strmap_get(&a.names, sc->attrs[k], strlen(sc->attrs[k]))) continue;
             ckpt_finding *f = add(r, CKPT_FINDING_MISSING_ATTRIBUTE);
             if (!f || !(f->key = copyz(r, mod->path)) || !(f->cls = copy(r, cls, cl)) || !(f->attribute = copyz(r, sc->attrs[k])))

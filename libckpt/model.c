@@ -183,6 +183,7 @@ typedef struct extract {
     char *path;
     size_t pcap;
     uint64_t work, max_work;
+    uint64_t bytes, max_bytes; /* of keys and module paths: a deep nest repeats its prefixes */
     ckpt_error *err;
 } extract;
 
@@ -200,6 +201,18 @@ static ckpt_status spend(extract *x)
                         "describe without sharing submodules along many paths (a DAG that would expand to an "
                         "exponential state dict)",
                         (unsigned long long)x->max_work, x->nodes);
+}
+
+/* Counts bytes of keys and module paths: each repeats its parents' names, so a deep nest costs its
+ * depth squared; refused past the budget with a message rather than by the allocator. */
+static ckpt_status spend_bytes(extract *x, size_t n)
+{
+    x->bytes += n;
+    if (x->bytes <= x->max_bytes) return CKPT_OK;
+    return ck_error_set(x->err, CKPT_ERR_LIMIT,
+                        "the state dict's keys and module paths add up to more than %llu bytes (half of "
+                        "CKPT_LIMIT_MAX_ALLOC): modules nested this deep repeat their prefixes in every key and path",
+                        (unsigned long long)x->max_bytes);
 }
 
 /* path[0 .. at) + text, NUL-terminated; returns the new length. */
@@ -254,6 +267,7 @@ static ckpt_status emit(extract *x, size_t prefix_len, const ckpt_value *name, c
     ckpt_status s = spend(x);
     size_t klen;
     if (!s) s = path_put(x, prefix_len, name->u.s.ptr, name->u.s.len, "", &klen);
+    if (!s) s = spend_bytes(x, klen);
     if (s) return s;
     ck_store *st = &x->c->store;
     ckpt_value *key = ck_new_bytes_kind(st, CKPT_KIND_STR, x->path, klen), *val = (ckpt_value *)v;
@@ -277,6 +291,8 @@ static ckpt_status list_module(extract *x, const ckpt_value *obj, size_t prefix_
         m->modules = n;
         x->mods_cap = ncap;
     }
+    ckpt_status s = spend_bytes(x, prefix_len);
+    if (s) return s;
     const char *path = ck_arena_strndup(a, x->path, prefix_len ? prefix_len - 1 : 0);
     if (!path) return oom(x->c, x->err);
     m->modules[m->nmodules++] = (ck_model_module){path, obj, obj->type_name};
@@ -526,6 +542,11 @@ ckpt_status ck_model_build(ckpt_checkpoint *c, ckpt_error *err)
         opaque_ctx o = {CKPT_OK, err};
         if ((s = ck_walk(c->root, c->store.next_id, c->limits.max_depth, check_opaque, &o, err))) return s;
         if (o.s) return o.s;
+    } else if (c->root->kind == CKPT_KIND_OBJECT && !ck_ts_class_of(c, c->root)) {
+        return ck_error_set(err, CKPT_ERR_UNSUPPORTED,
+                            "TorchScript: the module class %s is not declared in the archive's code/ (its "
+                            "__parameters__ and __buffers__ lines say which attributes are in the state dict)",
+                            c->root->type_name);
     }
     const ckpt_value *target;
     char *path;
@@ -554,7 +575,7 @@ ckpt_status ck_model_build(ckpt_checkpoint *c, ckpt_error *err)
     m->path = ck_arena_strndup(a, path, strlen(path));
     free(path);
     if (!m->path) return oom(c, err);
-    extract x = {.c = c, .m = m, .nodes = c->store.next_id, .err = err};
+    extract x = {.c = c, .m = m, .nodes = c->store.next_id, .max_bytes = c->limits.max_alloc / 2, .err = err};
     x.sd = ck_new_typed_dict(&c->store, "collections.OrderedDict", 0);
     if (!x.sd) return oom(c, err);
     if (module) {

@@ -520,7 +520,8 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
             ck_error_append(m->err, " (`--allow-preset stdlib` allows it too)");
         else if (strncmp(module, "numpy", 5) == 0 && (module[5] == '.' || module[5] == '\0'))
             ck_error_append(m->err, " (`--allow-preset numpy` covers NumPy arrays, dtypes and scalars)");
-        else if (!(m->u->load_flags & CKPT_LOAD_MODEL) && name[0] >= 'A' && name[0] <= 'Z')
+        else if (!(m->u->load_flags & CKPT_LOAD_MODEL) &&
+                 ((name[0] >= 'A' && name[0] <= 'Z') || (strcmp(module, "copyreg") == 0 && ck_model_lookup(module, name))))
             ck_error_append(m->err, ". If this is a whole-model pickle (torch.save(model)), model mode reads its module "
                                     "classes as opaque objects without running them: load with CKPT_LOAD_MODEL "
                                     "(CLI: --model)");

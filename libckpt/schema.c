@@ -99,18 +99,21 @@ ckpt_status ck_schema_add_class(ckpt_schema *s, const char *name, ck_schema_clas
 }
 
 /* Adds an attribute to a class (once); *added says whether it was new. */
-ckpt_status ck_schema_add_attr(ckpt_schema *s, ck_schema_class *c, const char *name, size_t len, bool *added,
-                               ckpt_error *err)
+ckpt_status ck_schema_add_attr(ckpt_schema *s, ck_schema_class *c, const char *name, size_t len, bool optional,
+                               bool *added, ckpt_error *err)
 {
     if (ck_strmap_get(&c->attr_set, name, len)) {
         *added = false;
         return CKPT_OK;
     }
     char *copy = ck_arena_strndup(&s->arena, name, len);
-    const char **slot = push_slot(s, (void **)&c->attrs, &c->nattrs, &c->attrs_cap, sizeof *slot, _Alignof(char *));
+    const char **slot = optional ? push_slot(s, (void **)&c->optional, &c->noptional, &c->optional_cap, sizeof *slot,
+                                             _Alignof(char *))
+                                 : push_slot(s, (void **)&c->attrs, &c->nattrs, &c->attrs_cap, sizeof *slot,
+                                             _Alignof(char *));
     if (!copy || !slot) return schema_oom(s, err);
     *slot = copy;
-    if (!ck_strmap_put(&c->attr_set, copy, len, copy)) return schema_oom(s, err);
+    if (!ck_strmap_put(&c->attr_set, copy, len, optional ? CK_ATTR_OPTIONAL : CK_ATTR_REQUIRED)) return schema_oom(s, err);
     *added = true;
     return CKPT_OK;
 }
@@ -192,26 +195,30 @@ static ckpt_status parse_class(ckpt_schema *s, const char *name, const json_t *s
     char where[300];
     snprintf(where, sizeof where, "classes['%.200s']", name);
     if (!json_is_object(spec)) return bad(err, where, "must be an object ({\"attributes\": [...]})");
-    static const char *const allowed[] = {"attributes"};
-    ckpt_status st = only_members(spec, allowed, 1, where, err);
+    static const char *const allowed[] = {"attributes", "optional_attributes"};
+    ckpt_status st = only_members(spec, allowed, 2, where, err);
     if (st) return st;
     const char *dot = strrchr(name, '.');
     if (!*name || !dot || dot == name || !dot[1]) return bad(err, where, "a class is named \"module.Class\"");
     if (ck_strmap_get(&s->class_index, name, strlen(name))) return bad(err, where, "class listed twice");
-    const json_t *attrs = json_object_get(spec, "attributes");
+    const json_t *attrs = json_object_get(spec, "attributes"), *opt = json_object_get(spec, "optional_attributes");
     if (!json_is_array(attrs)) return bad(err, where, "needs \"attributes\": an array of names");
+    if (opt && !json_is_array(opt)) return bad(err, where, "\"optional_attributes\" must be an array of names");
     ck_schema_class *c;
     if ((st = ck_schema_add_class(s, name, &c, err))) return st;
-    for (size_t i = 0; i < json_array_size(attrs); i++) {
-        const json_t *a = json_array_get(attrs, i);
-        if (!json_is_string(a) || json_string_length(a) == 0)
-            return bad(err, where, "every attribute must be a non-empty string");
-        bool added;
-        if ((st = ck_schema_add_attr(s, c, json_string_value(a), json_string_length(a), &added, err))) return st;
-        if (!added) {
-            char what[200];
-            snprintf(what, sizeof what, "attribute '%.100s' is listed twice", json_string_value(a));
-            return bad(err, where, what);
+    for (int o = 0; o < 2; o++) {
+        const json_t *list = o ? opt : attrs;
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const json_t *a = json_array_get(list, i);
+            if (!json_is_string(a) || json_string_length(a) == 0)
+                return bad(err, where, "every attribute must be a non-empty string");
+            bool added;
+            if ((st = ck_schema_add_attr(s, c, json_string_value(a), json_string_length(a), o, &added, err))) return st;
+            if (!added) {
+                char what[200];
+                snprintf(what, sizeof what, "attribute '%.100s' is listed twice", json_string_value(a));
+                return bad(err, where, what);
+            }
         }
     }
     return CKPT_OK;
@@ -330,17 +337,97 @@ ckpt_status ck_value_shape_dtype(const ckpt_value *v, size_t *ndim, const int64_
     return CKPT_OK;
 }
 
+/*
+ * A class's attributes over its instances: those every instance has are "attributes", the others
+ * (a container's children, say) "optional_attributes".
+ */
+typedef struct seen_attr {
+    const char *name;
+    size_t len;
+    uint64_t count;    /* instances that have it */
+    uint64_t last;     /* the instance that counted it last (an instance may name it twice) */
+} seen_attr;
+
+typedef struct seen_class {
+    ck_schema_class *c;
+    uint64_t instances;
+    ck_strmap index;   /* name -> seen_attr * */
+    seen_attr **order;
+    size_t n, cap;
+} seen_class;
+
 typedef struct {
     ckpt_schema *s;
-    ck_schema_class *c;
+    seen_class *sc;
     ckpt_error *err;
 } attr_ctx;
 
-static ckpt_status add_attr_cb(const char *name, size_t len, void *user)
+static ckpt_status count_attr(const char *name, size_t len, void *user)
 {
     attr_ctx *x = user;
-    bool added;
-    return ck_schema_add_attr(x->s, x->c, name, len, &added, x->err);
+    seen_class *sc = x->sc;
+    seen_attr *a = ck_strmap_get(&sc->index, name, len);
+    if (!a) {
+        a = ck_arena_zalloc(&x->s->arena, sizeof *a, _Alignof(seen_attr));
+        seen_attr **slot = a ? push_slot(x->s, (void **)&sc->order, &sc->n, &sc->cap, sizeof *slot, _Alignof(seen_attr *))
+                             : NULL;
+        if (!slot || !ck_strmap_put(&sc->index, name, len, a)) return schema_oom(x->s, x->err);
+        *slot = a;
+        a->name = name;
+        a->len = len;
+    }
+    if (a->last != sc->instances) {
+        a->last = sc->instances;
+        a->count++;
+    }
+    return CKPT_OK;
+}
+
+static ckpt_status class_attrs(ckpt_schema *s, const ckpt_checkpoint *ck, ckpt_error *err)
+{
+    const ck_model *m = ck->model;
+    ck_strmap by_class; /* ck_schema_class * -> seen_class * */
+    ck_strmap_init(&by_class, &s->arena);
+    seen_class **all = NULL;
+    size_t nall = 0, capall = 0;
+    ckpt_status st = CKPT_OK;
+    char *name = NULL;
+    for (size_t i = 0; i < m->nmodules && !st; i++) {
+        free(name);
+        if (!(name = ck_module_class_name(ck, m->modules[i].obj))) return ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
+        attr_ctx x = {s, NULL, err};
+        ck_schema_class *c;
+        if ((st = ck_schema_add_class(s, name, &c, err))) break;
+        x.sc = ck_strmap_get(&by_class, (const char *)&c, sizeof c);
+        if (!x.sc) {
+            x.sc = ck_arena_zalloc(&s->arena, sizeof *x.sc, _Alignof(seen_class));
+            seen_class **slot = x.sc ? push_slot(s, (void **)&all, &nall, &capall, sizeof *slot, _Alignof(seen_class *)) : NULL;
+            if (!slot) {
+                st = schema_oom(s, err);
+                break;
+            }
+            *slot = x.sc;
+            x.sc->c = c;
+            ck_strmap_init(&x.sc->index, &s->arena);
+            /* keyed by the class pointer's bytes, which live as long as the schema */
+            if (!ck_strmap_put(&by_class, (const char *)&(*slot)->c, sizeof c, x.sc)) {
+                st = schema_oom(s, err);
+                break;
+            }
+        }
+        x.sc->instances++;
+        st = ck_module_attrs(ck, m->modules[i].obj, count_attr, &x);
+    }
+    free(name);
+    for (size_t k = 0; k < nall && !st; k++) {
+        const seen_class *sc = all[k];
+        for (size_t i = 0; i < sc->n && !st; i++) {
+            bool added;
+            st = ck_schema_add_attr(s, sc->c, sc->order[i]->name, sc->order[i]->len, sc->order[i]->count < sc->instances,
+                                    &added, err);
+        }
+    }
+    return st;
 }
 
 ckpt_status ckpt_schema_from_checkpoint(const ckpt_checkpoint *ck, ckpt_schema **out, ckpt_error *err)
@@ -374,18 +461,7 @@ ckpt_status ckpt_schema_from_checkpoint(const ckpt_checkpoint *ck, ckpt_schema *
         }
     }
     if (m->source == CKPT_MODEL_MODULE || m->source == CKPT_MODEL_TORCHSCRIPT) s->has_classes = true;
-    char *name = NULL;
-    for (size_t i = 0; i < m->nmodules && !st; i++) {
-        free(name);
-        if (!(name = ck_module_class_name(ck, m->modules[i].obj))) {
-            st = ck_error_set(err, CKPT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        attr_ctx x = {s, NULL, err};
-        if ((st = ck_schema_add_class(s, name, &x.c, err))) break;
-        st = ck_module_attrs(ck, m->modules[i].obj, add_attr_cb, &x);
-    }
-    free(name);
+    if (!st) st = class_attrs(s, ck, err);
     if (st) {
         ckpt_schema_free(s);
         return st;
@@ -429,6 +505,12 @@ ckpt_status ckpt_schema_to_json(const ckpt_schema *s, unsigned flags, char **out
             }
             for (size_t a = 0; ok && a < c->nattrs; a++)
                 ok = json_array_append_new(attrs, ck_json_str(c->attrs[a], strlen(c->attrs[a]))) == 0;
+            if (ok && c->noptional) {
+                json_t *opt = json_array();
+                ok = opt && json_object_set_new(spec, "optional_attributes", opt) == 0;
+                for (size_t a = 0; ok && a < c->noptional; a++)
+                    ok = json_array_append_new(opt, ck_json_str(c->optional[a], strlen(c->optional[a]))) == 0;
+            }
         }
     }
     char *text = ok ? ck_json_dump(doc, flags) : NULL;

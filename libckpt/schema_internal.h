@@ -15,10 +15,15 @@ typedef struct ck_schema_key {
 
 typedef struct ck_schema_class {
     const char *name;
-    const char **attrs; /* in the schema's order */
+    const char **attrs;     /* "attributes": every instance has them (in the schema's order) */
     size_t nattrs, attrs_cap;
-    ck_strmap attr_set;
+    const char **optional;  /* "optional_attributes": some instances have them (containers' children) */
+    size_t noptional, optional_cap;
+    ck_strmap attr_set;     /* both: name -> CK_ATTR_REQUIRED / CK_ATTR_OPTIONAL */
 } ck_schema_class;
+
+#define CK_ATTR_REQUIRED ((void *)1)
+#define CK_ATTR_OPTIONAL ((void *)2)
 
 struct ckpt_schema {
     ck_arena arena;                 /* everything below */
@@ -35,8 +40,9 @@ struct ckpt_schema {
 ckpt_status ck_schema_add_key(ckpt_schema *s, const char *name, size_t len, ck_schema_key **out, ckpt_error *err);
 /* The class of that name, created when absent. */
 ckpt_status ck_schema_add_class(ckpt_schema *s, const char *name, ck_schema_class **out, ckpt_error *err);
-ckpt_status ck_schema_add_attr(ckpt_schema *s, ck_schema_class *c, const char *name, size_t len, bool *added,
-                               ckpt_error *err);
+/* Adds an attribute (required or optional) unless the class has it already (*added false). */
+ckpt_status ck_schema_add_attr(ckpt_schema *s, ck_schema_class *c, const char *name, size_t len, bool optional,
+                               bool *added, ckpt_error *err);
 
 /* Shape and dtype of a tensor or sparse value; CKPT_ERR_TYPE for anything else. */
 ckpt_status ck_value_shape_dtype(const ckpt_value *v, size_t *ndim, const int64_t **shape, ckpt_dtype *dtype);

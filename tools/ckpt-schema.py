@@ -3,7 +3,8 @@
 
 The schema says what the current code expects: every state_dict() key with its dtype and shape, and
 for each module class the attributes its instances have (where nn.Module looks them up: the instance
-__dict__, _parameters, _buffers and _modules, leaving out nn.Module's own bookkeeping). `ckpt check`
+__dict__, _parameters, _buffers and _modules, leaving out nn.Module's own bookkeeping): "attributes"
+every instance has, "optional_attributes" only some have (the children of a container class). `ckpt check`
 compares a checkpoint -- a state dict, or an old whole-model pickle read without its classes -- with it:
 
     python3 tools/ckpt-schema.py timm:create_model --args '["resnet18"]' -o resnet18.schema.json
@@ -70,11 +71,22 @@ def schema_of(model):
             keys[k] = {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)}
         else:
             keys[k] = {}                      # _extra_state: presence only
-    classes = {}
+    # per class: the attributes every instance has ("attributes": ckpt check reports any one a pickled
+    # instance lacks) and those only some have ("optional_attributes": a container's children, say)
+    seen = {}
     for m in model.modules():                 # each module once, like ckpt's module list
-        attrs = classes.setdefault(class_name(m), [])
-        attrs.extend(a for a in attributes(m) if a not in attrs)
-    return {"keys": keys, "classes": {c: {"attributes": a} for c, a in classes.items()}}
+        instances, counts = seen.setdefault(class_name(m), [0, {}])
+        seen[class_name(m)][0] = instances + 1
+        for a in attributes(m):
+            counts[a] = counts.get(a, 0) + 1
+    classes = {}
+    for c, (n, counts) in seen.items():
+        spec = {"attributes": [a for a, k in counts.items() if k == n]}
+        optional = [a for a, k in counts.items() if k < n]
+        if optional:
+            spec["optional_attributes"] = optional
+        classes[c] = spec
+    return {"keys": keys, "classes": classes}
 
 
 def main(argv):

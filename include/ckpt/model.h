@@ -68,11 +68,14 @@ CKPT_API const ckpt_value *ckpt_checkpoint_module(const ckpt_checkpoint *ckpt, s
 /*
  * A schema (immutable once made; may be shared by threads):
  *   {"keys": {"conv.weight": {"dtype": "float32", "shape": [8, 3, 3, 3]}, "conv.bias": {}, ...},
- *    "classes": {"timm.layers.conv_bn_act.ConvNormAct": {"attributes": ["conv", "bn", "act", "aa"]}}}
+ *    "classes": {"timm.layers.conv_bn_act.ConvNormAct": {"attributes": ["conv", "bn", "act", "aa"]},
+ *                "torch.nn.modules.container.Sequential": {"attributes": ["0"], "optional_attributes": ["1"]}}}
  * Both members are optional; a key entry may give dtype, shape, both or neither (presence only). Key
  * order is the expected state-dict order. A class's attributes are those found in an instance's
  * __dict__ or its _parameters, _buffers or _modules, leaving out nn.Module's own bookkeeping
- * (training, _parameters, _forward_hooks...). tools/ckpt-schema.py writes one from a live model.
+ * (training, _parameters, _forward_hooks...): "attributes" every instance has (a pickled instance
+ * lacking one is reported), "optional_attributes" (may be absent) only some have, like a container's
+ * children (neither is reported as unexpected). tools/ckpt-schema.py writes one from a live model.
  * Parsing is strict: unknown members, duplicate names, wrong types, unknown dtypes and negative sizes
  * are errors (CKPT_ERR_FORMAT) naming the place.
  */
