@@ -286,9 +286,11 @@ static ckpt_status check_classes(ckpt_report *r, const ckpt_checkpoint *ck, cons
         }
         /* what the current class expects and the pickle lacks, then what the pickle has and the class does not */
         for (size_t k = 0; k < sc->nattrs && !st; k++) { /* the required ones */
-            if (ck_strmap_get(&a.names, sc->attrs[k], strlen(sc->attrs[k]))) continue;
+            const ck_schema_attr *want = &sc->attrs[k];
+            if (ck_strmap_get(&a.names, want->name, want->len)) continue;
             ckpt_finding *f = add(r, CKPT_FINDING_MISSING_ATTRIBUTE);
-            if (!f || !(f->key = copyz(r, mod->path)) || !(f->cls = copy(r, cls, cl)) || !(f->attribute = copyz(r, sc->attrs[k])))
+            if (!f || !(f->key = copyz(r, mod->path)) || !(f->cls = copy(r, cls, cl)) ||
+                !(f->attribute = copy(r, want->name, want->len)))
                 st = report_oom(r, err);
         }
         for (size_t k = 0; k < a.n && !st; k++) {

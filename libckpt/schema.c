@@ -107,12 +107,12 @@ ckpt_status ck_schema_add_attr(ckpt_schema *s, ck_schema_class *c, const char *n
         return CKPT_OK;
     }
     char *copy = ck_arena_strndup(&s->arena, name, len);
-    const char **slot = optional ? push_slot(s, (void **)&c->optional, &c->noptional, &c->optional_cap, sizeof *slot,
-                                             _Alignof(char *))
-                                 : push_slot(s, (void **)&c->attrs, &c->nattrs, &c->attrs_cap, sizeof *slot,
-                                             _Alignof(char *));
+    ck_schema_attr *slot = optional ? push_slot(s, (void **)&c->optional, &c->noptional, &c->optional_cap,
+                                                sizeof *slot, _Alignof(ck_schema_attr))
+                                    : push_slot(s, (void **)&c->attrs, &c->nattrs, &c->attrs_cap, sizeof *slot,
+                                                _Alignof(ck_schema_attr));
     if (!copy || !slot) return schema_oom(s, err);
-    *slot = copy;
+    *slot = (ck_schema_attr){copy, len};
     if (!ck_strmap_put(&c->attr_set, copy, len, optional ? CK_ATTR_OPTIONAL : CK_ATTR_REQUIRED)) return schema_oom(s, err);
     *added = true;
     return CKPT_OK;
@@ -504,12 +504,12 @@ ckpt_status ckpt_schema_to_json(const ckpt_schema *s, unsigned flags, char **out
                 break;
             }
             for (size_t a = 0; ok && a < c->nattrs; a++)
-                ok = json_array_append_new(attrs, ck_json_str(c->attrs[a], strlen(c->attrs[a]))) == 0;
+                ok = json_array_append_new(attrs, ck_json_str(c->attrs[a].name, c->attrs[a].len)) == 0;
             if (ok && c->noptional) {
                 json_t *opt = json_array();
                 ok = opt && json_object_set_new(spec, "optional_attributes", opt) == 0;
                 for (size_t a = 0; ok && a < c->noptional; a++)
-                    ok = json_array_append_new(opt, ck_json_str(c->optional[a], strlen(c->optional[a]))) == 0;
+                    ok = json_array_append_new(opt, ck_json_str(c->optional[a].name, c->optional[a].len)) == 0;
             }
         }
     }

@@ -13,11 +13,16 @@ typedef struct ck_schema_key {
     int64_t *shape;
 } ck_schema_key;
 
+typedef struct ck_schema_attr {
+    const char *name; /* may hold NUL (pickled str keys can): use len */
+    size_t len;
+} ck_schema_attr;
+
 typedef struct ck_schema_class {
     const char *name;
-    const char **attrs;     /* "attributes": every instance has them (in the schema's order) */
+    ck_schema_attr *attrs;     /* "attributes": every instance has them (in the schema's order) */
     size_t nattrs, attrs_cap;
-    const char **optional;  /* "optional_attributes": some instances have them (containers' children) */
+    ck_schema_attr *optional;  /* "optional_attributes": some instances have them (containers' children) */
     size_t noptional, optional_cap;
     ck_strmap attr_set;     /* both: name -> CK_ATTR_REQUIRED / CK_ATTR_OPTIONAL */
 } ck_schema_class;

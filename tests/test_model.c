@@ -770,6 +770,46 @@ START_TEST(state_dict_rules)
 }
 END_TEST
 
+/* Regression (fuzz_model): an attribute name holding a NUL byte was cut at it when compared, so a
+ * checkpoint's own schema reported it missing. */
+START_TEST(attribute_names_with_nul)
+{
+    pk b = {0};
+    pk_proto(&b, 2);
+    pk_global(&b, "pkgx", "M");
+    pk_empty_tuple(&b);
+    pk_newobj(&b);
+    pk_module_state_open(&b);
+    pk_setitem(&b);
+    pk_op(&b, 'X');
+    pk_u32(&b, 3);
+    pk_raw(&b, "a\0b", 3);
+    pk_int(&b, 1);
+    pk_setitem(&b);
+    pk_build(&b);
+    pk_stop(&b);
+    ckpt_checkpoint *ck = NULL;
+    ck_assert_int_eq(load_pickle_model(&b, 0, NULL, &ck, NULL), CKPT_OK);
+    ckpt_schema *s;
+    ckpt_report *r;
+    ck_assert_int_eq(ckpt_schema_from_checkpoint(ck, &s, NULL), CKPT_OK);
+    ck_assert_int_eq(ckpt_check(ck, s, &r, NULL), CKPT_OK);
+    ck_assert_uint_eq(ckpt_report_total(r), 0);
+    ckpt_report_free(r);
+    ckpt_schema_free(s);
+    /* against a schema expecting "a": the pickled "a\0b" is another attribute */
+    static const char js[] = "{\"classes\": {\"pkgx.M\": {\"attributes\": [\"a\"]}}}";
+    ck_assert_int_eq(ckpt_schema_parse(js, sizeof js - 1, &s, NULL), CKPT_OK);
+    ck_assert_int_eq(ckpt_check(ck, s, &r, NULL), CKPT_OK);
+    ck_assert_uint_eq(ckpt_report_count(r, CKPT_FINDING_MISSING_ATTRIBUTE), 1);
+    ck_assert_uint_eq(ckpt_report_count(r, CKPT_FINDING_UNEXPECTED_ATTRIBUTE), 1);
+    ckpt_report_free(r);
+    ckpt_schema_free(s);
+    ckpt_checkpoint_free(ck);
+    pk_free(&b);
+}
+END_TEST
+
 /* ---- checks against the schemas of the new code ---- */
 
 static void strip_hints(json_t *rep)
@@ -1161,6 +1201,7 @@ int main(void)
     tcase_add_test(tc, deep_nesting_is_iterative);
     tcase_add_test(tc, module_cycle_refused);
     tcase_add_test(tc, state_dict_rules);
+    tcase_add_test(tc, attribute_names_with_nul);
     tcase_add_test(tc, check_reports_match);
     tcase_add_test(tc, finding_accessors);
     tcase_add_test(tc, schema_like_checkpoint);
