@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "pickle_builder.h"
@@ -1172,6 +1173,41 @@ START_TEST(cli_check)
     }
     snprintf(args, sizeof args, "check %s", fx("model_mlp_old.pth"));
     ck_assert_int_eq(run(args, &out), 2);
+    free(out);
+    /* convert --model writes the state dict: it loads (weights-only) with the same keys and values */
+    char outp[4096];
+    snprintf(outp, sizeof outp, "/tmp/ckpt-test-model-%d.pt", (int)getpid());
+    snprintf(args, sizeof args, "convert --model %s %s", fx("model_features.pth"), outp);
+    ck_assert_int_eq(run(args, &out), 0);
+    free(out);
+    ckpt_checkpoint *ck = load_model(fx("model_features.pth"), NULL), *conv = NULL;
+    ck_assert_int_eq(load_opts(outp, 0, NULL, &conv, NULL), CKPT_OK);
+    const ckpt_value *sd = ckpt_checkpoint_state_dict(ck), *root = ckpt_checkpoint_root(conv);
+    ck_assert_str_eq(ckpt_value_type_name(root), "collections.OrderedDict");
+    ck_assert_uint_eq(ckpt_value_len(root), ckpt_value_len(sd));
+    for (size_t i = 0; i < ckpt_value_len(sd); i++) {
+        ck_assert_str_eq(key_of(root, i), key_of(sd, i));
+        uint64_t a, b2;
+        ck_assert_int_eq(ckpt_tensor_xxh3_64(ckpt_value_tensor(ckpt_value_dict_value(sd, i)), &a, NULL), CKPT_OK);
+        ck_assert_int_eq(ckpt_tensor_xxh3_64(ckpt_value_tensor(ckpt_value_dict_value(root, i)), &b2, NULL), CKPT_OK);
+        ck_assert_uint_eq(a, b2);
+    }
+    /* tied weights stay one storage in the written file */
+    ck_assert_ptr_eq(ckpt_tensor_storage(ckpt_checkpoint_find_tensor(conv, "emb.weight")),
+                     ckpt_tensor_storage(ckpt_checkpoint_find_tensor(conv, "out.weight")));
+    ckpt_checkpoint_free(conv);
+    ckpt_checkpoint_free(ck);
+    unlink(outp);
+    snprintf(args, sizeof args, "convert %s %s", fx("model_features.pth"), outp);
+    ck_assert_int_eq(run(args, &out), 1); /* without --model: the weights-only refusal */
+    ck_assert_int_eq(access(outp, F_OK), -1);
+    free(out);
+    snprintf(args, sizeof args, "convert --model %s %s --check %s", fx("model_mlp_old.pth"), outp,
+             fx("model_mlp_new.schema.json"));
+    ck_assert_int_eq(run(args, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "missing key: classifier.weight"));
+    ck_assert_int_eq(access(outp, F_OK), 0);
+    unlink(outp);
     free(out);
     /* inspect --model lists the state dict */
     snprintf(args, sizeof args, "inspect --model %s", fx("legacy_model.pth"));

@@ -22,37 +22,37 @@ static void usage(FILE *f)
             "running their classes. Exit status: 0 clean, 1 findings, 2 error.\n");
 }
 
-static void print_shape(const ckpt_finding *f, bool found)
+static void print_shape(FILE *out, const ckpt_finding *f, bool found)
 {
     size_t n;
     const int64_t *d;
     if (!ckpt_finding_shape(f, found, &n, &d)) {
-        printf("(not a tensor)");
+        fprintf(out, "(not a tensor)");
         return;
     }
-    printf("[");
-    for (size_t i = 0; i < n; i++) printf("%s%" PRId64, i ? ", " : "", d[i]);
-    printf("]");
+    fprintf(out, "[");
+    for (size_t i = 0; i < n; i++) fprintf(out, "%s%" PRId64, i ? ", " : "", d[i]);
+    fprintf(out, "]");
 }
 
-static void print_text(const ckpt_report *r)
+void cli_print_report(FILE *out, const ckpt_report *r)
 {
     for (size_t i = 0; i < ckpt_report_count(r, CKPT_FINDING_MISSING_KEY); i++)
-        printf("missing key: %s\n", ckpt_finding_key(ckpt_report_finding(r, CKPT_FINDING_MISSING_KEY, i)));
+        fprintf(out, "missing key: %s\n", ckpt_finding_key(ckpt_report_finding(r, CKPT_FINDING_MISSING_KEY, i)));
     for (size_t i = 0; i < ckpt_report_count(r, CKPT_FINDING_UNEXPECTED_KEY); i++)
-        printf("unexpected key: %s\n", ckpt_finding_key(ckpt_report_finding(r, CKPT_FINDING_UNEXPECTED_KEY, i)));
+        fprintf(out, "unexpected key: %s\n", ckpt_finding_key(ckpt_report_finding(r, CKPT_FINDING_UNEXPECTED_KEY, i)));
     for (size_t i = 0; i < ckpt_report_count(r, CKPT_FINDING_SHAPE_MISMATCH); i++) {
         const ckpt_finding *f = ckpt_report_finding(r, CKPT_FINDING_SHAPE_MISMATCH, i);
-        printf("shape mismatch: %s: expected ", ckpt_finding_key(f));
-        print_shape(f, false);
-        printf(", found ");
-        print_shape(f, true);
-        printf("\n");
+        fprintf(out, "shape mismatch: %s: expected ", ckpt_finding_key(f));
+        print_shape(out, f, false);
+        fprintf(out, ", found ");
+        print_shape(out, f, true);
+        fprintf(out, "\n");
     }
     for (size_t i = 0; i < ckpt_report_count(r, CKPT_FINDING_DTYPE_MISMATCH); i++) {
         const ckpt_finding *f = ckpt_report_finding(r, CKPT_FINDING_DTYPE_MISMATCH, i);
         const char *found = ckpt_finding_found_type(f);
-        printf("dtype mismatch: %s: expected %s, found %s\n", ckpt_finding_key(f),
+        fprintf(out, "dtype mismatch: %s: expected %s, found %s\n", ckpt_finding_key(f),
                ckpt_dtype_name(ckpt_finding_dtype(f, false)), found ? found : ckpt_dtype_name(ckpt_finding_dtype(f, true)));
     }
     static const ckpt_finding_kind attrs[] = {CKPT_FINDING_MISSING_ATTRIBUTE, CKPT_FINDING_UNEXPECTED_ATTRIBUTE};
@@ -60,18 +60,18 @@ static void print_text(const ckpt_report *r)
         for (size_t i = 0; i < ckpt_report_count(r, attrs[k]); i++) {
             const ckpt_finding *f = ckpt_report_finding(r, attrs[k], i);
             const char *path = ckpt_finding_key(f);
-            printf("%s (%s): %s attribute '%s'\n", *path ? path : "<model>", ckpt_finding_class(f),
+            fprintf(out, "%s (%s): %s attribute '%s'\n", *path ? path : "<model>", ckpt_finding_class(f),
                    k == 0 ? "missing" : "unexpected", ckpt_finding_attribute(f));
         }
     for (size_t i = 0; i < ckpt_report_count(r, CKPT_FINDING_UNKNOWN_CLASS); i++) {
         const ckpt_finding *f = ckpt_report_finding(r, CKPT_FINDING_UNKNOWN_CLASS, i);
         const char *path = ckpt_finding_key(f), *hint = ckpt_finding_hint(f);
-        printf("unknown class: %s (first at %s)%s%s\n", ckpt_finding_class(f), *path ? path : "<model>",
+        fprintf(out, "unknown class: %s (first at %s)%s%s\n", ckpt_finding_class(f), *path ? path : "<model>",
                hint ? ": " : "", hint ? hint : "");
     }
     size_t total = ckpt_report_total(r);
-    if (total) printf("%zu finding%s\n", total, total == 1 ? "" : "s");
-    else printf("clean: the checkpoint matches the schema\n");
+    if (total) fprintf(out, "%zu finding%s\n", total, total == 1 ? "" : "s");
+    else fprintf(out, "clean: the checkpoint matches the schema\n");
 }
 
 static ckpt_status load_model(const char *path, const cli_allow *allow, ckpt_checkpoint **out, ckpt_error *err)
@@ -157,7 +157,7 @@ int cmd_check(int argc, char **argv)
             fputs(text, stdout);
             fputc('\n', stdout);
         } else {
-            print_text(report);
+            cli_print_report(stdout, report);
         }
         rc = ckpt_report_total(report) ? EXIT_REFUSED : EXIT_CLEAN;
     }
