@@ -16,7 +16,7 @@ static void usage(FILE *f)
             "usage: ckpt <command> [options]\n"
             "\n"
             "commands:\n"
-            "  inspect FILE [--json] [--mmap] [--model]\n"
+            "  inspect FILE [--json] [--copy] [--model]\n"
             "                                    list tensors and values of a checkpoint, running nothing;\n"
             "                                    --model reads whole-model pickles and lists the state dict\n"
             "  check FILE (--schema S.json | --like REF) [--json]\n"

@@ -119,7 +119,8 @@ int cmd_inspect(int argc, char **argv)
 {
     const char *file = NULL;
     bool json = false;
-    unsigned flags = 0;
+    /* Inspection only reads: map the file rather than copy every tensor (--copy for the copying load). */
+    unsigned flags = CKPT_LOAD_MMAP;
     cli_allow allow = {0};
     for (int i = 1; i < argc; i++) {
         int r = cli_allow_option(&allow, "inspect", argc, argv, &i);
@@ -130,6 +131,7 @@ int cmd_inspect(int argc, char **argv)
         if (r > 0) continue;
         if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--mmap") == 0) flags |= CKPT_LOAD_MMAP;
+        else if (strcmp(argv[i], "--copy") == 0) flags &= ~CKPT_LOAD_MMAP;
         else if (strcmp(argv[i], "--model") == 0) flags |= CKPT_LOAD_MODEL;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "ckpt inspect: unknown option '%s'\n", argv[i]);
@@ -141,7 +143,7 @@ int cmd_inspect(int argc, char **argv)
         }
     }
     if (!file) {
-        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--mmap] [--model] " CLI_ALLOW_USAGE "\n");
+        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--copy] [--model] " CLI_ALLOW_USAGE "\n");
         return EXIT_ERROR;
     }
     ckpt_error *err = ckpt_error_new();
