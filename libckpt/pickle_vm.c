@@ -375,6 +375,30 @@ static ckpt_status push_str(vm *m, const uint8_t *p, size_t n)
     return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_STR, p, n));
 }
 
+/*
+ * Decodes a protocol-0 text argument (STRING, UNICODE) through a scratch buffer of up to `expand` bytes
+ * per input byte, counted against the allocation budget while it exists.
+ */
+static ckpt_status push_decoded(vm *m, const uint8_t *p, size_t n, size_t expand,
+                                long (*decode)(const uint8_t *, size_t, uint8_t *), const char *invalid)
+{
+    size_t cap;
+    if (ck_mul_overflow_size(n, expand, &cap) || ck_add_overflow_size(cap, 1, &cap) ||
+        !ck_arena_charge(&m->st->arena, cap))
+        return oom(m);
+    uint8_t *buf = malloc(cap);
+    ckpt_status s;
+    if (!buf) {
+        s = fail(m, CKPT_ERR_NOMEM, "out of memory");
+    } else {
+        long r = decode(p, n, buf);
+        s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "%s", invalid) : push_str(m, buf, (size_t)r);
+    }
+    free(buf);
+    ck_arena_uncharge(&m->st->arena, cap);
+    return s;
+}
+
 static ckpt_status push_int_le(vm *m, const uint8_t *p, size_t n)
 {
     if (n > m->lim->max_int_bytes)
@@ -1061,26 +1085,10 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
     case OP_BINBYTES:
     case OP_BINBYTES8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, n));
     case OP_BYTEARRAY8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTEARRAY, p, n));
-    case OP_STRING: {
-        uint8_t *buf = malloc(n + 1);
-        if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
-        long r = ck_unescape_string(p, n, buf);
-        s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "STRING argument is not a valid quoted Python string")
-                  : push_str(m, buf, (size_t)r);
-        free(buf);
-        return s;
-    }
-    case OP_UNICODE: {
-        size_t cap;
-        if (ck_mul_overflow_size(n, 4, &cap)) return oom(m);
-        uint8_t *buf = malloc(cap + 1);
-        if (!buf) return fail(m, CKPT_ERR_NOMEM, "out of memory");
-        long r = ck_raw_unicode_escape(p, n, buf);
-        s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "UNICODE argument has an invalid \\u or \\U escape")
-                  : push_str(m, buf, (size_t)r);
-        free(buf);
-        return s;
-    }
+    case OP_STRING:
+        return push_decoded(m, p, n, 1, ck_unescape_string, "STRING argument is not a valid quoted Python string");
+    case OP_UNICODE:
+        return push_decoded(m, p, n, 4, ck_raw_unicode_escape, "UNICODE argument has an invalid \\u or \\U escape");
 
     /* ---- containers ---- */
     case OP_EMPTY_LIST: return push(m, ck_new_seq(m->st, CKPT_KIND_LIST, 0));
