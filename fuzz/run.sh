@@ -7,12 +7,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 build=${FUZZ_BUILD:-build-fuzz}
-harnesses="fuzz_zip fuzz_unpickle fuzz_scan fuzz_load fuzz_json fuzz_zip_libzip fuzz_legacy fuzz_tar fuzz_torchscript fuzz_roundtrip fuzz_safetensors"
+harnesses="fuzz_zip fuzz_unpickle fuzz_scan fuzz_load fuzz_json fuzz_zip_libzip fuzz_legacy fuzz_tar fuzz_torchscript fuzz_roundtrip fuzz_safetensors fuzz_model fuzz_schema"
 
 dict_of() {
     case "$1" in
     fuzz_zip | fuzz_zip_libzip) echo fuzz/dict/zip.dict ;;
     fuzz_unpickle) echo fuzz/dict/pickle.dict ;;
+    fuzz_schema) echo fuzz/dict/schema.dict ;;
     *) echo fuzz/dict/checkpoint.dict ;;
     esac
 }

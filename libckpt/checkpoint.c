@@ -12,6 +12,7 @@
 #include "dtype.h"
 #include "errors.h"
 #include "formats.h"
+#include "model_internal.h"
 #include "pickle_opcodes.h"
 #include "safetensors.h"
 #include "sniff.h"
@@ -419,6 +420,8 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
         return s;
     }
     if ((s = ck_checkpoint_collect_globals(c, &g, err))) return s;
+    /* model mode: which attributes of each scripted class are parameters and buffers (code/, as text) */
+    if (torchscript && (c->flags & CKPT_LOAD_MODEL) && (s = ck_ts_read_classes(c, &z, err))) return s;
     /* storages: each must be a record of exactly numel x itemsize bytes */
     bool skip = c->flags & CKPT_LOAD_SKIP_DATA;
     bool in_place = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && data_is_borrowable;
@@ -486,6 +489,7 @@ static ckpt_status load_span(ckpt_checkpoint *c, const uint8_t *data, size_t len
 static ckpt_status finish(ckpt_checkpoint *c, ckpt_status s, ckpt_checkpoint **out, ckpt_error *err)
 {
     if (!s) s = build_tensor_index(c, err);
+    if (!s && (c->flags & CKPT_LOAD_MODEL)) s = ck_model_build(c, err); /* the state dict (model.c) */
     /* the mapping is needed only while tensors point into it */
     bool keep = false;
     for (size_t i = 0; i < c->nstorages && !keep; i++) {
@@ -513,6 +517,7 @@ static ckpt_checkpoint *new_checkpoint(const ckpt_load_options *opts, uint64_t i
     ck_limits_resolve(NULL, input_len, &defaults);
     c->max_logical = CK_MAX(c->limits.max_alloc, defaults.max_alloc);
     c->flags = opts ? opts->flags : 0;
+    c->accept_module_pids = c->flags & CKPT_LOAD_MODEL;
     ck_store_init(&c->store, c->limits.max_alloc);
     ck_strmap_init(&c->storage_by_key, &c->store.arena);
     c->prefix = "";

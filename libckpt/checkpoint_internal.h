@@ -31,9 +31,11 @@ struct ckpt_checkpoint {
     ck_limits limits;
     uint64_t max_logical;     /* bound on the tensors' summed numel x itemsize (see build_tensor_index) */
     unsigned flags;
-    /* Seam for model mode (issue 8): when set, the legacy and tar formats' ('module', cls, file, source)
-     * persistent ids give cls back (as torch does) instead of being refused. Never set today. */
+    /* Model mode (CKPT_LOAD_MODEL): the legacy and tar formats' ('module', cls, file, source) persistent
+     * ids give cls back (as torch does) instead of being refused. */
     bool accept_module_pids;
+    struct ck_model *model;        /* model mode: what model.c extracted (state dict, modules), or NULL */
+    struct ck_ts_classes *ts_classes; /* model mode, TorchScript: parameters/buffers per class (ts_code.c) */
 };
 
 /* Globals the load's pickles name (sorted into the checkpoint by ck_checkpoint_collect_globals). */

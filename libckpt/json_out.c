@@ -11,12 +11,12 @@
 #include "dtype.h"
 #include "errors.h"
 #include "globals.h"
+#include "json_util.h"
 #include "tensors.h"
 #include "text.h"
 #include "walk.h"
 
-/* A JSON string from bytes that may hold lone surrogates (pickle allows them): those become U+FFFD. */
-static json_t *jstr(const char *p, size_t n)
+json_t *ck_json_str(const char *p, size_t n)
 {
     if (ck_utf8_valid((const uint8_t *)p, n, false)) return json_stringn(p, n);
     char *buf = malloc(n * 3 + 1);
@@ -39,6 +39,22 @@ static json_t *jstr(const char *p, size_t n)
     json_t *j = json_stringn(buf, o);
     free(buf);
     return j;
+}
+
+#define jstr ck_json_str
+
+char *ck_json_dump(json_t *doc, unsigned flags)
+{
+    size_t jflags = JSON_PRESERVE_ORDER | ((flags & CKPT_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT);
+    /* copy into plain malloc memory: callers release it with ckpt_free whatever jansson's allocator is */
+    char *text = json_dumps(doc, jflags), *out = NULL;
+    if (text) {
+        out = strdup(text);
+        json_free_t free_fn;
+        json_get_alloc_funcs(NULL, &free_fn);
+        free_fn(text);
+    }
+    return out;
 }
 
 static json_t *jfloat(double d)
@@ -275,15 +291,7 @@ ckpt_status ckpt_checkpoint_to_json(const ckpt_checkpoint *c, const char *file_l
     json_object_set_new(doc, "values", x.values);
     json_object_set_new(doc, "globals", globals);
     if (!s) {
-        size_t jflags = JSON_PRESERVE_ORDER | ((flags & CKPT_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT);
-        /* copy into plain malloc memory: callers release it with ckpt_free whatever jansson's allocator is */
-        char *text = json_dumps(doc, jflags);
-        if (text) {
-            *out = strdup(text);
-            json_free_t free_fn;
-            json_get_alloc_funcs(NULL, &free_fn);
-            free_fn(text);
-        }
+        *out = ck_json_dump(doc, flags);
         if (!*out) s = ck_error_set(err, CKPT_ERR_NOMEM, "out of memory writing JSON");
     }
     json_decref(doc);

@@ -61,7 +61,11 @@ bool ck_legacy_probe(const uint8_t *data, size_t len)
 ckpt_status ck_module_pid(ckpt_checkpoint *c, ckpt_value *cls, ckpt_value **out, ckpt_error *err)
 {
     if (c->accept_module_pids) {
-        *out = cls; /* torch returns the class itself */
+        /* model mode: torch returns the class itself, which NEWOBJ then instantiates (model_globals.c) */
+        if (cls->kind != CKPT_KIND_GLOBAL)
+            return ck_error_set(err, CKPT_ERR_PICKLE, "module persistent id: the class must be a global, got %s",
+                                ck_type_name(cls));
+        *out = cls;
         return CKPT_OK;
     }
     const char *module = cls->kind == CKPT_KIND_GLOBAL ? cls->u.global.module : "?";
@@ -69,7 +73,8 @@ ckpt_status ck_module_pid(ckpt_checkpoint *c, ckpt_value *cls, ckpt_value **out,
     ck_error_set(err, CKPT_ERR_BLOCKED,
                  "this is a whole-model pickle (torch.save(model)): it stores the module class %s.%s (with its source "
                  "code) as a persistent id. The weights-only loader refuses module classes; save "
-                 "model.state_dict() instead, or read it with libckpt's model mode once available",
+                 "model.state_dict() instead, or read it in model mode (CKPT_LOAD_MODEL; CLI: --model), which records the "
+                 "classes as opaque objects without running them",
                  module, name);
     if (cls->kind == CKPT_KIND_GLOBAL) ck_error_set_global(err, module, name);
     return CKPT_ERR_BLOCKED;
@@ -220,7 +225,7 @@ ckpt_status ck_load_legacy(ckpt_checkpoint *c, const uint8_t *data, size_t len, 
         if (s == CKPT_ERR_BLOCKED && !c->accept_module_pids && is_whole_model(data, len, object_start, &c->limits))
             ck_error_append(err, ". The file is a whole-model pickle (torch.save(model) in the legacy format): it names "
                             "the model's classes, which the weights-only loader refuses; save model.state_dict() instead, "
-                            "or read it with libckpt's model mode once available");
+                            "or read it in model mode (CKPT_LOAD_MODEL; CLI: --model)");
         return s;
     }
     u.persistent_load = NULL;

@@ -375,14 +375,6 @@ static ckpt_status push_str(vm *m, const uint8_t *p, size_t n)
     return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_STR, p, n));
 }
 
-static ckpt_status push_int_le(vm *m, const uint8_t *p, size_t n)
-{
-    if (n > m->lim->max_int_bytes)
-        return fail(m, CKPT_ERR_LIMIT, "integer of %zu bytes exceeds CKPT_LIMIT_MAX_INT_BYTES (%llu)", n,
-                    (unsigned long long)m->lim->max_int_bytes);
-    return push(m, ck_new_int_le(m->st, p, n));
-}
-
 /* Scratch buffers for decoding text arguments, counted against the allocation budget while they live. */
 static void *scratch_alloc(vm *m, size_t n)
 {
@@ -396,6 +388,29 @@ static void scratch_free(vm *m, void *p, size_t n)
 {
     free(p);
     ck_arena_uncharge(&m->st->arena, n);
+}
+
+/* Decodes a protocol-0 text argument (STRING, UNICODE) through a scratch buffer of up to `expand` bytes
+ * per input byte. */
+static ckpt_status push_decoded(vm *m, const uint8_t *p, size_t n, size_t expand,
+                                long (*decode)(const uint8_t *, size_t, uint8_t *), const char *invalid)
+{
+    size_t cap;
+    if (ck_mul_overflow_size(n, expand, &cap) || ck_add_overflow_size(cap, 1, &cap)) return oom(m);
+    uint8_t *buf = scratch_alloc(m, cap);
+    if (!buf) return oom(m);
+    long r = decode(p, n, buf);
+    ckpt_status s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "%s", invalid) : push_str(m, buf, (size_t)r);
+    scratch_free(m, buf, cap);
+    return s;
+}
+
+static ckpt_status push_int_le(vm *m, const uint8_t *p, size_t n)
+{
+    if (n > m->lim->max_int_bytes)
+        return fail(m, CKPT_ERR_LIMIT, "integer of %zu bytes exceeds CKPT_LIMIT_MAX_INT_BYTES (%llu)", n,
+                    (unsigned long long)m->lim->max_int_bytes);
+    return push(m, ck_new_int_le(m->st, p, n));
 }
 
 static ckpt_status push_decimal(vm *m, const uint8_t *p, size_t n)
@@ -470,6 +485,7 @@ static ckpt_status push_global(vm *m, const uint8_t *mp, size_t mn, const uint8_
     if (m->u->proto < 3) ck_normalize_global(&module, &name);
     const ck_reg_entry *e = ck_view_lookup(m->view, module, name);
     if (!e && m->u->resolve) e = m->u->resolve(m->u->resolve_ctx, module, name);
+    if (!e && (m->u->load_flags & CKPT_LOAD_MODEL) && m->u->mode != CK_MODE_SCAN) e = ck_model_lookup(module, name);
     if (m->u->on_global) m->u->on_global(m->u->on_global_ctx, module, name, e, m->u->op_offset, m->u->op);
     if (!e && strcmp(module, "builtins") == 0 && strcmp(name, "getattr") == 0) {
         e = &getattr_entry; /* judged where it is used: only an Enum member by name passes */
@@ -534,6 +550,11 @@ static ckpt_status blocked(vm *m, const char *module, const char *name)
             ck_error_append(m->err, " (`--allow-preset stdlib` allows it too)");
         else if (strncmp(module, "numpy", 5) == 0 && (module[5] == '.' || module[5] == '\0'))
             ck_error_append(m->err, " (`--allow-preset numpy` covers NumPy arrays, dtypes and scalars)");
+        else if (!(m->u->load_flags & CKPT_LOAD_MODEL) &&
+                 ((name[0] >= 'A' && name[0] <= 'Z') || (strcmp(module, "copyreg") == 0 && ck_model_lookup(module, name))))
+            ck_error_append(m->err, ". If this is a whole-model pickle (torch.save(model)), model mode reads its module "
+                                    "classes as opaque objects without running them: load with CKPT_LOAD_MODEL "
+                                    "(CLI: --model)");
     }
     ck_error_set_global(m->err, module, name);
     return CKPT_ERR_BLOCKED;
@@ -611,6 +632,16 @@ static ckpt_status add_pending(vm *m, ckpt_value *node)
 
 typedef enum { HOW_REDUCE, HOW_NEWOBJ, HOW_INST } call_how;
 
+/* A tuple of n given values. */
+static ckpt_value *tuple_of_items(vm *m, ckpt_value *const *items, size_t n)
+{
+    ckpt_value *t = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
+    if (!t) return NULL;
+    if (n) memcpy(t->u.seq.items, items, n * sizeof *items);
+    t->u.seq.len = (uint32_t)n;
+    return t;
+}
+
 /* NULL when this is getattr(<allowed user class>, '<public identifier>'), else what is wrong. */
 static const char *getattr_misuse(call_how how, const ckpt_value *args)
 {
@@ -622,6 +653,69 @@ static const char *getattr_misuse(call_how how, const ckpt_value *args)
         return "its object is not a class allowed with the registry";
     if (!public_identifier(args->u.seq.items[1])) return "the attribute is not a public identifier";
     return NULL;
+}
+
+static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs, call_how how, ckpt_value **out);
+
+/* Model mode: REDUCE/INST/OBJ on a name outside the registry would run its code. */
+static ckpt_status model_refuse_call(vm *m, const ckpt_value *callable, const char *opname)
+{
+    const char *mod = callable->u.global.module, *nm = callable->u.global.name;
+    ck_error_set(m->err, CKPT_ERR_BLOCKED,
+                 "global '%s.%s' is called with %s: model mode reads the classes of module objects without running "
+                 "them (NEWOBJ, copyreg._reconstructor, copyreg.__newobj__) and never calls anything the registry does "
+                 "not allow. If '%s.%s' is plain data you trust, allow it (it becomes a generic object or call node, "
+                 "never executed): C: ckpt_registry_add_safe_globals(reg, (const char *[]){\"%s.%s\"}, 1, err); "
+                 "CLI: --allow %s.%s",
+                 mod, nm, opname, mod, nm, mod, nm, mod, nm);
+    ck_error_set_global(m->err, mod, nm);
+    return CKPT_ERR_BLOCKED;
+}
+
+static bool is_global_named(const ckpt_value *v, const char *module, const char *name)
+{
+    return v->kind == CKPT_KIND_GLOBAL && strcmp(v->u.global.module, module) == 0 && strcmp(v->u.global.name, name) == 0;
+}
+
+/*
+ * Model mode: copyreg._reconstructor(cls, object, None) (protocols 0 and 1), copyreg.__newobj__(cls, *args)
+ * and copyreg.__newobj_ex__(cls, args, kwargs) create an instance the way NEWOBJ does; they are taken as
+ * NEWOBJ on cls, which decides (an opaque module class, or a class the registry allows).
+ */
+static ckpt_status model_construct(vm *m, const ck_reg_entry *e, ckpt_value *args, ckpt_value *kwargs, call_how how,
+                                   ckpt_value **out)
+{
+    const char *opname = ck_pickle_opcode_name(m->u->op);
+    if (how != HOW_REDUCE || kwargs)
+        return fail(m, CKPT_ERR_PICKLE, "copyreg.%s used with %s: it is a function, reduced with REDUCE", e->name, opname);
+    size_t n = args->u.seq.len;
+    ckpt_value **it = args->u.seq.items;
+    ckpt_value *cls = n ? it[0] : NULL, *cargs = NULL, *ckw = NULL;
+    if (!cls || cls->kind != CKPT_KIND_GLOBAL || (cls->u.global.entry && (cls->u.global.entry->flags & CK_RF_MODEL_CTOR)))
+        return fail(m, CKPT_ERR_PICKLE, "copyreg.%s: the first argument must be a class, got %s", e->name,
+                    cls ? ck_type_name(cls) : "nothing");
+    if (strcmp(e->name, "_reconstructor") == 0) {
+        /* copyreg._reduce_ex gives (cls, object, None) for every class whose base is object (all modules);
+         * another base would run that base's __init__ with the state */
+        if (n != 3) return fail(m, CKPT_ERR_PICKLE, "copyreg._reconstructor takes 3 arguments, got %zu", n);
+        if (!is_global_named(it[1], "builtins", "object"))
+            return fail(m, CKPT_ERR_UNSUPPORTED,
+                        "copyreg._reconstructor with base %s: model mode only creates instances whose base is object "
+                        "(another base's __init__ would have to run)", ck_type_name(it[1]));
+        if (it[2]->kind != CKPT_KIND_NONE)
+            return fail(m, CKPT_ERR_UNSUPPORTED, "copyreg._reconstructor with a %s state: only None (base object) is "
+                        "supported", ck_type_name(it[2]));
+        cargs = ck_new_seq(m->st, CKPT_KIND_TUPLE, 0);
+    } else if (strcmp(e->name, "__newobj__") == 0) {
+        cargs = tuple_of_items(m, it + 1, n - 1);
+    } else {
+        if (n != 3 || it[1]->kind != CKPT_KIND_TUPLE || it[2]->kind != CKPT_KIND_DICT)
+            return fail(m, CKPT_ERR_PICKLE, "copyreg.__newobj_ex__ takes (cls, tuple, dict)");
+        cargs = it[1];
+        ckw = it[2];
+    }
+    if (!cargs) return oom(m);
+    return call(m, cls, cargs, ckw, HOW_NEWOBJ, out);
 }
 
 static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_value *kwargs, call_how how, ckpt_value **out)
@@ -649,6 +743,13 @@ static ckpt_status call(vm *m, ckpt_value *callable, ckpt_value *args, ckpt_valu
     char label[512];
     if (!e)
         return fail(m, CKPT_ERR_PICKLE, "'%s' cannot be used with %s", ck_node_label(callable, label, sizeof label), opname);
+    if (e->flags & CK_RF_MODEL_CTOR) return model_construct(m, e, args, kwargs, how, out);
+    if (e->flags & CK_RF_MODEL) {
+        if (how != HOW_NEWOBJ) return model_refuse_call(m, callable, opname);
+        /* cls.__new__(cls, *args) in Python: no code of the class runs; recorded, never resolved */
+        *out = new_object(m, CKPT_KIND_OBJECT, callable->u.global.module, callable->u.global.name, e, args, kwargs);
+        return *out ? CKPT_OK : oom(m);
+    }
     if (e == &getattr_entry) {
         const char *why = getattr_misuse(how, args);
         if (why) return blocked_getattr(m, why);
@@ -990,26 +1091,10 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
     case OP_BINBYTES:
     case OP_BINBYTES8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTES, p, n));
     case OP_BYTEARRAY8: return push(m, ck_new_bytes_kind(m->st, CKPT_KIND_BYTEARRAY, p, n));
-    case OP_STRING: {
-        uint8_t *buf = scratch_alloc(m, n + 1);
-        if (!buf) return oom(m);
-        long r = ck_unescape_string(p, n, buf);
-        s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "STRING argument is not a valid quoted Python string")
-                  : push_str(m, buf, (size_t)r);
-        scratch_free(m, buf, n + 1);
-        return s;
-    }
-    case OP_UNICODE: {
-        size_t cap;
-        if (ck_mul_overflow_size(n, 4, &cap)) return oom(m);
-        uint8_t *buf = scratch_alloc(m, cap + 1);
-        if (!buf) return oom(m);
-        long r = ck_raw_unicode_escape(p, n, buf);
-        s = r < 0 ? fail(m, CKPT_ERR_PICKLE, "UNICODE argument has an invalid \\u or \\U escape")
-                  : push_str(m, buf, (size_t)r);
-        scratch_free(m, buf, cap + 1);
-        return s;
-    }
+    case OP_STRING:
+        return push_decoded(m, p, n, 1, ck_unescape_string, "STRING argument is not a valid quoted Python string");
+    case OP_UNICODE:
+        return push_decoded(m, p, n, 4, ck_raw_unicode_escape, "UNICODE argument has an invalid \\u or \\U escape");
 
     /* ---- containers ---- */
     case OP_EMPTY_LIST: return push(m, ck_new_seq(m->st, CKPT_KIND_LIST, 0));

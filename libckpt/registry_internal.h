@@ -41,6 +41,10 @@ typedef enum ck_global_kind {
 /* Entry flags. */
 #define CK_RF_UNTYPED 0x1u /* storage type torch.storage.UntypedStorage: numel counts bytes */
 #define CK_RF_GENERIC 0x2u /* user entry: calls without a native handler build OBJECT/CALL nodes */
+#define CK_RF_MODEL 0x4u   /* model mode (CKPT_LOAD_MODEL): a name outside the registry, kept as an opaque
+                              reference; NEWOBJ on it records an object that must turn out to be an nn.Module */
+#define CK_RF_MODEL_CTOR 0x8u /* model mode: copyreg._reconstructor / __newobj__ / __newobj_ex__, which stand
+                                 for NEWOBJ on their class argument (model_globals.c) */
 
 typedef struct ck_reg_entry {
     const char *module;
@@ -115,6 +119,15 @@ const ck_optional_entry *ck_optional_entries(size_t *count);
 const ck_optional_entry *ck_optional_lookup(const char *module, const char *name);
 /* The preset bit for a name ("numpy"), or 0. */
 unsigned ck_preset_bit(const char *name);
+
+/*
+ * Model mode (CKPT_LOAD_MODEL, model_globals.c): the entry for a name the registry does not allow, or
+ * NULL when it can never be allowed. copyreg._reconstructor, copyreg.__newobj__ and copyreg.__newobj_ex__
+ * get CK_RF_MODEL_CTOR entries; every other name one shared CK_RF_MODEL entry (the node keeps the name).
+ */
+const ck_reg_entry *ck_model_lookup(const char *module, const char *name);
+/* The shared entry of opaque model-mode names (to recognise their objects after the load). */
+const ck_reg_entry *ck_model_opaque_entry(void);
 
 /* True for names that can never be allowed; *why (may be NULL) says why. */
 bool ck_never_allowed(const char *module, const char *name, const char **why);

@@ -12,8 +12,9 @@
  *   - every other global goes through the registry as in any checkpoint.
  * The result is the module tree: parameters and buffers are found under their attribute paths
  * ("fc.weight"), in the order of the scripted module's attributes, which is model.state_dict()'s order
- * for modules whose parameters precede their submodules. constants.pkl (tensors the code uses) is not read.
- * Turning the tree into an exact state dict (persistent buffers only) belongs to model mode (issue 8).
+ * for modules whose parameters precede their submodules. constants.pkl (tensors the code uses, never in
+ * a state dict) is not read. Model mode (CKPT_LOAD_MODEL) gives torch.jit.load(f).state_dict() exactly,
+ * from the __parameters__/__buffers__ declarations of code/ (ts_code.c, model.c).
  */
 #include <stdio.h>
 #include <string.h>

@@ -220,6 +220,38 @@ START_TEST(lying_length_fields)
 }
 END_TEST
 
+/*
+ * Protocol-0 STRING and UNICODE decode through a scratch buffer (up to 4 bytes per input byte for
+ * UNICODE); that buffer counts against CKPT_LIMIT_MAX_ALLOC, so a long text line cannot allocate past it.
+ */
+START_TEST(text_decoding_is_budgeted)
+{
+    size_t n = 3u << 20; /* a 3 MiB line: 12 MiB of scratch for UNICODE */
+    char *pkl = malloc(n + 8);
+    pkl[0] = 'V';
+    memset(pkl + 1, 'a', n);
+    memcpy(pkl + 1 + n, "\n.", 2);
+    ckpt_load_options *small = ckpt_load_options_new();
+    ckpt_load_options_set_limit(small, CKPT_LIMIT_MAX_ALLOC, 8u << 20);
+    ckpt_error *err = ckpt_error_new();
+    ckpt_status s = tst_load_pickle(pkl, n + 3, NULL, 0, small, NULL, err);
+    ck_assert_msg(s == CKPT_ERR_LIMIT && strstr(ckpt_error_message(err), "CKPT_LIMIT_MAX_ALLOC"), "%s: %s",
+                  ckpt_status_name(s), ckpt_error_message(err));
+    /* the same line loads when the budget covers the scratch buffer */
+    ckpt_load_options_set_limit(small, CKPT_LIMIT_MAX_ALLOC, 64u << 20);
+    ckpt_checkpoint *ck = NULL;
+    s = tst_load_pickle(pkl, n + 3, NULL, 0, small, &ck, err);
+    ck_assert_msg(s == CKPT_OK, "%s", ckpt_error_message(err));
+    size_t len = 0;
+    ck_assert_ptr_nonnull(ckpt_value_str(ckpt_checkpoint_root(ck), &len));
+    ck_assert_uint_eq(len, n);
+    ckpt_checkpoint_free(ck);
+    ckpt_error_free(err);
+    ckpt_load_options_free(small);
+    free(pkl);
+}
+END_TEST
+
 /* ---- storages and tensors ---- */
 
 typedef struct {
@@ -706,6 +738,7 @@ static Suite *suite(void)
     tc = tcase_create("content");
     tcase_add_test(tc, stack_and_memo_errors);
     tcase_add_test(tc, lying_length_fields);
+    tcase_add_test(tc, text_decoding_is_budgeted);
     tcase_add_test(tc, storage_record_size);
     tcase_add_test(tc, storage_numel_overflow);
     tcase_add_test(tc, tensor_outside_storage);

@@ -16,7 +16,12 @@ static void usage(FILE *f)
             "usage: ckpt <command> [options]\n"
             "\n"
             "commands:\n"
-            "  inspect FILE [--json] [--mmap]    list tensors and values of a checkpoint, running nothing\n"
+            "  inspect FILE [--json] [--copy] [--model]\n"
+            "                                    list tensors and values of a checkpoint, running nothing;\n"
+            "                                    --model reads whole-model pickles and lists the state dict\n"
+            "  check FILE (--schema S.json | --like REF) [--json]\n"
+            "                                    missing/unexpected/mis-shaped keys and module attributes\n"
+            "                                    against what the current code expects (exit 1: findings)\n"
             "  scan PATH... [-r] [--json]        list the globals every pickle of each file references, and\n"
             "                                    whether the registry allows them\n"
             "  dis FILE                          disassemble every pickle of a file\n"
@@ -25,7 +30,7 @@ static void usage(FILE *f)
             "                                    safetensors; nothing is left behind on failure\n"
             "  version                           print the library version\n"
             "\n"
-            "inspect, scan, dis and convert take the registry options:\n"
+            "inspect, check, scan, dis and convert take the registry options:\n"
             "  --allow MODULE.NAME        allow a global as plain data (OLD.NAME=NEW.NAME: under an old name)\n"
             "  --allow-preset numpy       NumPy arrays -> tensors, scalars -> numbers (also: stdlib)\n"
             "  --handler MODULE.NAME      allow a global with libckpt's built-in handler for it\n"
@@ -44,6 +49,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "scan") == 0) return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "dis") == 0) return cmd_dis(argc - 1, argv + 1);
     if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("ckpt %s\n", ckpt_version_string());
         return EXIT_CLEAN;

@@ -4,6 +4,7 @@
 
 #include <ckpt/ckpt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Exit codes, the pickle-scanner convention. */
 enum { EXIT_CLEAN = 0, EXIT_REFUSED = 1, EXIT_ERROR = 2 };
@@ -26,5 +27,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_dis(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+/* The findings of a check, one per line, and a summary line. */
+void cli_print_report(FILE *out, const ckpt_report *r);
 
 #endif

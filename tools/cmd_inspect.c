@@ -1,4 +1,7 @@
-/* cmd_inspect.c: `ckpt inspect FILE [--json]`: tensors and values of a checkpoint, nothing executed. */
+/*
+ * cmd_inspect.c: `ckpt inspect FILE [--json] [--mmap] [--model]`: tensors and values of a checkpoint,
+ * nothing executed. --model reads whole-model pickles (model mode) and lists the state dict too.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +84,52 @@ static ckpt_walk_action print_value(const char *path, size_t len, const ckpt_val
     return CKPT_WALK_CONTINUE;
 }
 
+/* Model mode: where the model was found, its modules and its state dict. */
+static void print_model(const ckpt_checkpoint *ck)
+{
+    static const char *const sources[] = {"none", "module tree", "state dict", "TorchScript module tree"};
+    ckpt_model_source src = ckpt_checkpoint_model_source(ck);
+    if (src == CKPT_MODEL_NONE) {
+        printf("\nmodel: none found (no nn.Module and no state dict)\n");
+        return;
+    }
+    const char *path = ckpt_checkpoint_model_path(ck), *strip = ckpt_checkpoint_model_stripped_prefix(ck);
+    printf("\nmodel: %s at '%s'%s%s%s\n", sources[src], path, *strip ? " (keys without their '" : "", strip,
+           *strip ? "' prefix)" : "");
+    size_t nm = ckpt_checkpoint_num_modules(ck);
+    if (nm) printf("\n%-40s %s\n", "MODULE", "CLASS");
+    for (size_t i = 0; i < nm; i++) {
+        const char *mp;
+        const ckpt_value *m = ckpt_checkpoint_module(ck, i, &mp);
+        printf("%-40s %s\n", *mp ? mp : "\"\"", ckpt_value_type_name(m));
+    }
+    const ckpt_value *sd = ckpt_checkpoint_state_dict(ck);
+    size_t n = ckpt_value_len(sd);
+    printf("\n%-40s %-10s %-20s %12s  %s\n", "STATE DICT", "DTYPE", "SHAPE", "BYTES", "XXH3_64");
+    for (size_t i = 0; i < n; i++) {
+        size_t kl;
+        const char *key = ckpt_value_str(ckpt_value_dict_key(sd, i), &kl);
+        const ckpt_tensor *t = ckpt_value_tensor(ckpt_value_dict_value(sd, i));
+        if (!t) {
+            printf("%-40s %s\n", key, ckpt_value_type_name(ckpt_value_dict_value(sd, i)));
+            continue;
+        }
+        char shape[128], digest[17] = "-";
+        uint64_t h = 0;
+        print_shape(t, shape, sizeof shape);
+        if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) snprintf(digest, sizeof digest, "%016" PRIx64, h);
+        printf("%-40s %-10s %-20s %12" PRIu64 "  %s\n", key, ckpt_dtype_name(ckpt_tensor_dtype(t)), shape,
+               ckpt_tensor_nbytes(t), digest);
+    }
+    printf("%zu entries\n", n);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     const char *file = NULL;
     bool json = false;
-    unsigned flags = 0;
+    /* Inspection only reads: map the file rather than copy every tensor (--copy for the copying load). */
+    unsigned flags = CKPT_LOAD_MMAP;
     cli_allow allow = {0};
     for (int i = 1; i < argc; i++) {
         int r = cli_allow_option(&allow, "inspect", argc, argv, &i);
@@ -96,6 +140,8 @@ int cmd_inspect(int argc, char **argv)
         if (r > 0) continue;
         if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--mmap") == 0) flags |= CKPT_LOAD_MMAP;
+        else if (strcmp(argv[i], "--copy") == 0) flags &= ~CKPT_LOAD_MMAP;
+        else if (strcmp(argv[i], "--model") == 0) flags |= CKPT_LOAD_MODEL;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "ckpt inspect: unknown option '%s'\n", argv[i]);
             return EXIT_ERROR;
@@ -106,7 +152,7 @@ int cmd_inspect(int argc, char **argv)
         }
     }
     if (!file) {
-        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--mmap] " CLI_ALLOW_USAGE "\n");
+        fprintf(stderr, "usage: ckpt inspect FILE [--json] [--copy] [--model] " CLI_ALLOW_USAGE "\n");
         return EXIT_ERROR;
     }
     ckpt_error *err = ckpt_error_new();
@@ -167,6 +213,7 @@ int cmd_inspect(int argc, char **argv)
         printf("\nglobals (%zu):", ng);
         for (size_t i = 0; i < ng; i++) printf(" %s", ckpt_checkpoint_global(ck, i));
         printf("\n");
+        if (flags & CKPT_LOAD_MODEL) print_model(ck);
     }
     ckpt_checkpoint_free(ck);
     ckpt_load_options_free(opts);

@@ -37,6 +37,14 @@ typedef struct ckpt_checkpoint ckpt_checkpoint;
                                       argument back. Its code/ is never read or run. Without this flag a
                                       TorchScript archive fails with CKPT_ERR_UNSUPPORTED (it is not a
                                       checkpoint, and nothing else should mistake it for one) */
+#define CKPT_LOAD_MODEL 0x20u     /* model mode, for whole-model pickles (torch.save(model)): a class outside
+                                      the registry that is the class of a module object is recorded as an
+                                      opaque object (class name + state), never resolved or called; such a
+                                      name may also appear as a plain value (an activation function stored
+                                      in an attribute). Calls of anything else are still refused, and so are
+                                      never-allowed names. Every opaque object must turn out to be an
+                                      nn.Module. The state dict PyTorch's model.state_dict() would give is
+                                      computed during the load (include/ckpt/model.h) */
 
 /* Resource limits. 0 as a value restores the default. */
 typedef enum ckpt_limit {

@@ -23,5 +23,6 @@
 #include "checkpoint.h"
 #include "scan.h"
 #include "writer.h"
+#include "model.h"
 
 #endif

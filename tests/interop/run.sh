@@ -8,7 +8,8 @@
 #   3. the real .safetensors files of ../shared/corpus/external/candle read, convert to .pt that
 #      torch loads with the same values (skipped with a reason when the corpus is absent);
 #   4. `ckpt convert` exit codes: 1 for a refused global, 2 for malformed input or I/O, no output left;
-#   5. with CKPT_TEST_ZIP64=1: a 4.5 GiB checkpoint written by libckpt loads in torch (zip64).
+#   5. with CKPT_TEST_ZIP64=1: a 4.5 GiB checkpoint written by libckpt loads in torch (zip64);
+#   6. model mode: whole-model fixtures -> `ckpt convert --model` -> torch (tests/interop/model.sh).
 set -eu
 build=$(cd "$1" && pwd)
 tmp=$2
@@ -118,4 +119,6 @@ print('  4.5 GiB zip64 checkpoint written by libckpt loads in torch 1.13')"
 else
     echo "interop 5: SKIP the 4.5 GiB zip64 round trip (set CKPT_TEST_ZIP64=1; needs ~10 GB RAM+disk)"
 fi
+echo "interop 6: model mode (ckpt convert --model)"
+sh "$here/model.sh" "$build" "$tmp"
 echo "interop: all passed"
