@@ -8,7 +8,8 @@
  *
  * The memo "billion laughs" files load (they are valid pickles whose tree expansion is 2^64 paths);
  * their tests prove every walker stays linear in time and memory: the load under a small allocation
- * budget, the tensor index, ckpt_walk, JSON, digests, find, the scan-mode VM and free.
+ * budget, the tensor index, ckpt_walk, JSON, digests, find, the scan-mode VM, saving as .pt and as
+ * safetensors (and loading those back), the model-mode search, and free.
  * NOTE for later walkers: every new consumer of the value graph (converters, model-mode schema checks,
  * savers/writers) must be added to test_laughs_* below, over the same files, in the same change.
  */
@@ -214,6 +215,47 @@ static ckpt_checkpoint *load_laughs(const char *file)
     return c;
 }
 
+/*
+ * The savers over the same graph: the .pt pickler memoizes shared nodes, so the file stays small and
+ * loads back with the same shape (same tensor count, same walk); the safetensors converter names each
+ * tensor once, by its first path, and leaves out the empty containers, but never expands the DAG.
+ */
+static void save_laughs(const ckpt_checkpoint *c, const char *file, size_t max_visits, size_t tensors)
+{
+    ckpt_error *err = ckpt_error_new();
+    void *pt = NULL;
+    size_t len = 0;
+    ck_assert_msg(ckpt_save_memory(ckpt_checkpoint_root(c), NULL, &pt, &len, err) == CKPT_OK, "%s: %s", file,
+                  ckpt_error_message(err));
+    ck_assert_msg(len < 64 * max_visits + 4096, "%s: saved %zu bytes for %zu nodes", file, len, max_visits);
+    ckpt_load_options *o = ckpt_load_options_new();
+    ck_assert_int_eq(ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 2u << 20), CKPT_OK);
+    ckpt_checkpoint *back = NULL;
+    ck_assert_msg(ckpt_load_memory(pt, len, o, &back, err) == CKPT_OK, "%s: %s", file, ckpt_error_message(err));
+    ck_assert_uint_eq(ckpt_checkpoint_num_tensors(back), tensors);
+    walk_count a = {0}, b = {0};
+    ck_assert_int_eq(ckpt_walk(c, NULL, count_visit, &a, NULL), CKPT_OK);
+    ck_assert_int_eq(ckpt_walk(back, NULL, count_visit, &b, NULL), CKPT_OK);
+    ck_assert_uint_eq(a.visits, b.visits);
+    ckpt_checkpoint_free(back);
+    ckpt_load_options_free(o);
+    ckpt_free(pt);
+
+    ckpt_save_options *so = ckpt_save_options_new();
+    ckpt_save_options_set_format(so, CKPT_SAVE_SAFETENSORS);
+    ckpt_save_options_set_flags(so, CKPT_SAVE_DROP_NON_TENSORS);
+    void *st = NULL;
+    ck_assert_msg(ckpt_save_memory(ckpt_checkpoint_root(c), so, &st, &len, err) == CKPT_OK, "%s: %s", file,
+                  ckpt_error_message(err));
+    ck_assert_msg(len < 64 * max_visits + 4096, "%s: safetensors of %zu bytes", file, len);
+    ck_assert_msg(ckpt_load_memory(st, len, NULL, &back, err) == CKPT_OK, "%s: %s", file, ckpt_error_message(err));
+    ck_assert_uint_eq(ckpt_checkpoint_num_tensors(back), tensors);
+    ckpt_checkpoint_free(back);
+    ckpt_free(st);
+    ckpt_save_options_free(so);
+    ckpt_error_free(err);
+}
+
 static void check_laughs(const char *file, size_t max_visits, size_t tensors, const char *deep_key)
 {
     ckpt_checkpoint *c = load_laughs(file);
@@ -235,7 +277,27 @@ static void check_laughs(const char *file, size_t max_visits, size_t tensors, co
     /* find walks one path, however many paths lead to the same node */
     ck_assert_ptr_nonnull(ckpt_checkpoint_find(c, deep_key));
     ck_assert_ptr_null(ckpt_checkpoint_find(c, "0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.0.1.nope"));
+    save_laughs(c, file, max_visits, tensors);
     ckpt_checkpoint_free(c);
+
+    /* model mode searches the same graph for a module or a state dict, once per node */
+    ckpt_load_options *o = ckpt_load_options_new();
+    ck_assert_int_eq(ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 2u << 20), CKPT_OK);
+    ckpt_load_options_set_flags(o, CKPT_LOAD_MODEL);
+    ckpt_error *err = ckpt_error_new();
+    if (ckpt_load_file(data_path(file), o, &c, err) == CKPT_OK) {
+        /* nothing to convert (test_model's module_dag_stays_linear covers a DAG of modules) */
+        ck_assert_uint_eq(ckpt_checkpoint_num_modules(c), 0);
+        ck_assert_ptr_null(ckpt_checkpoint_state_dict(c));
+        ckpt_schema *schema = NULL;
+        ck_assert_int_eq(ckpt_schema_from_checkpoint(c, &schema, err), CKPT_ERR_NOT_FOUND);
+        ckpt_checkpoint_free(c);
+    } else {
+        ck_assert_msg(strstr(ckpt_error_message(err), "no model and no state dict found") != NULL, "%s: %s", file,
+                      ckpt_error_message(err));
+    }
+    ckpt_error_free(err);
+    ckpt_load_options_free(o);
 }
 
 static ckpt_walk_action nop_visit(const char *p, size_t l, const ckpt_value *v, void *u)
