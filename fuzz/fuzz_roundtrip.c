@@ -106,10 +106,30 @@ static const ckpt_storage *root_of(const ckpt_storage *s)
     return s;
 }
 
+/* Removes the top-level `,"globals":[...]` member (written last) from the JSON text j. */
+static void drop_globals(char *j)
+{
+    char *g = NULL;
+    for (char *k = strstr(j, ",\"globals\":["); k; k = strstr(k + 1, ",\"globals\":[")) g = k;
+    if (!g) abort();
+    char *q = g + sizeof ",\"globals\":[" - 1;
+    while (*q != ']') {
+        if (*q == '"') {
+            for (q++; *q != '"'; q++)
+                if (*q == '\\') q++;
+        }
+        if (!*q) abort();
+        q++;
+    }
+    memmove(g, q + 1, strlen(q + 1) + 1);
+}
+
 /*
  * The JSON without "archive_prefix" and "byteorder" (the copy has the writer's prefix and the host's
- * byte order; tensors are compared by their element digests, which do not depend on it) and with
- * empty storage keys (sharing is compared separately).
+ * byte order; tensors are compared by their element digests, which do not depend on it), without
+ * "globals" (protocol 2 has no opcode for a set, frozenset or bytearray: the writer spells them as
+ * calls of builtins.set... where the input may have used EMPTY_SET or BYTEARRAY8) and with empty
+ * storage keys (sharing is compared separately).
  */
 static char *json_without_names(const ckpt_checkpoint *ck)
 {
@@ -119,7 +139,8 @@ static char *json_without_names(const ckpt_checkpoint *ck)
     if (!p) abort();
     char *q = strstr(p, ",\"tensors\"");
     if (!q) abort();
-    memmove(p, q, strlen(q) + 1);
+    memmove(p, q + 1, strlen(q + 1) + 1); /* from "archive_prefix" to the comma before "tensors" */
+    drop_globals(j);
     /* the writer names storages 0, 1, 2... in first-use order, as torch.save does; the input may not */
     static const char key[] = "\"storage_key\":\"";
     for (char *k = strstr(j, key); k; k = strstr(k, key)) {
