@@ -34,24 +34,19 @@ static void u32(fz_buf *b, uint32_t v)
     put(b, x, 4);
 }
 
-typedef struct {
-    char name[64];
-    const uint8_t *data;
-    size_t len;
-    uint32_t off, crc;
-} fz_member;
-
-static uint8_t *make_zip(fz_member *m, size_t n, size_t *out_len)
+uint8_t *fz_make_zip(const fz_member *m, size_t n, size_t *out_len)
 {
     fz_buf b = {0};
+    uint32_t *offs = malloc((n ? n : 1) * sizeof *offs), *crcs = malloc((n ? n : 1) * sizeof *crcs);
+    if (!offs || !crcs) abort();
     for (size_t i = 0; i < n; i++) {
         size_t nl = strlen(m[i].name);
-        m[i].off = (uint32_t)b.len;
-        m[i].crc = (uint32_t)crc32(0, m[i].data, (uInt)m[i].len);
+        offs[i] = (uint32_t)b.len;
+        crcs[i] = (uint32_t)crc32(0, m[i].data, (uInt)m[i].len);
         size_t start = b.len + 30 + nl + 4;
         size_t pad = (64 - start % 64) % 64;
         u32(&b, 0x04034b50); u16(&b, 20); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0x21);
-        u32(&b, m[i].crc); u32(&b, (uint32_t)m[i].len); u32(&b, (uint32_t)m[i].len);
+        u32(&b, crcs[i]); u32(&b, (uint32_t)m[i].len); u32(&b, (uint32_t)m[i].len);
         u16(&b, (unsigned)nl); u16(&b, (unsigned)(4 + pad));
         put(&b, m[i].name, nl);
         u16(&b, 0x4246); u16(&b, (unsigned)pad);
@@ -62,13 +57,15 @@ static uint8_t *make_zip(fz_member *m, size_t n, size_t *out_len)
     for (size_t i = 0; i < n; i++) {
         size_t nl = strlen(m[i].name);
         u32(&b, 0x02014b50); u16(&b, 20); u16(&b, 20); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0x21);
-        u32(&b, m[i].crc); u32(&b, (uint32_t)m[i].len); u32(&b, (uint32_t)m[i].len);
-        u16(&b, (unsigned)nl); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0); u32(&b, 0); u32(&b, m[i].off);
+        u32(&b, crcs[i]); u32(&b, (uint32_t)m[i].len); u32(&b, (uint32_t)m[i].len);
+        u16(&b, (unsigned)nl); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0); u32(&b, 0); u32(&b, offs[i]);
         put(&b, m[i].name, nl);
     }
     uint32_t cd_size = (uint32_t)b.len - cd;
     u32(&b, 0x06054b50); u16(&b, 0); u16(&b, 0); u16(&b, (unsigned)n); u16(&b, (unsigned)n);
     u32(&b, cd_size); u32(&b, cd); u16(&b, 0);
+    free(offs);
+    free(crcs);
     *out_len = b.len;
     return b.p;
 }
@@ -97,7 +94,7 @@ uint8_t *fz_wrap_checkpoint(const uint8_t *data, size_t len, size_t *out_len)
     m[n].data = (const uint8_t *)"3\n";
     m[n].len = 2;
     n++;
-    return make_zip(m, n, out_len);
+    return fz_make_zip(m, n, out_len);
 }
 
 const uint8_t *fz_checkpoint_bytes(const uint8_t *data, size_t len, size_t *out_len, uint8_t **owned)

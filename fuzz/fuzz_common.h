@@ -18,6 +18,16 @@
 #define FZ_SEP "\xff\xfe" "STOR"
 #define FZ_SEP_LEN 6
 
+/* One member of a zip built by fz_make_zip. */
+typedef struct {
+    char name[64];
+    const uint8_t *data;
+    size_t len;
+} fz_member;
+
+/* A zip of stored members with correct CRC-32s, each 64-byte aligned as torch writes them. Caller frees. */
+uint8_t *fz_make_zip(const fz_member *m, size_t n, size_t *out_len);
+
 /* Builds a stored torch zip ("archive/...") from the structured shape above. Caller frees. */
 uint8_t *fz_wrap_checkpoint(const uint8_t *data, size_t len, size_t *out_len);
 

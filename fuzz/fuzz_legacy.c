@@ -4,9 +4,7 @@
  * persistent ids with their views, the element counts and the storage bytes. Oracle: no crash, a
  * failure carries its status and a message, every loaded tensor digests and copies.
  *
- * Build (until fuzz/meson.build has the harness infrastructure): compile the libckpt sources with clang
- * -fsanitize=fuzzer-no-link,address,undefined and link this file with -fsanitize=fuzzer; seeds come from
- * fuzz/make_format_seeds.py (fuzz/corpus/fuzz_legacy/).
+ * Seeds come from fuzz/make_format_seeds.py (fuzz/corpus/fuzz_legacy/).
  */
 #include "fuzz_formats_common.h"
 

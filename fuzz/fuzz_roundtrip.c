@@ -7,97 +7,17 @@
  *
  * Input: a file (a zip, a legacy or tar torch.save stream, or safetensors) loaded as it is; or, so the fuzzer can reach the pickle
  * without forging CRC-32s, "<data.pkl>[SEP<data/0>][SEP<data/1>]..." (SEP = ff fe "STOR", the
- * convention of the other harnesses), wrapped here in a valid stored torch zip.
- *
- * Standalone: libFuzzer's LLVMFuzzerTestOneInput; wired into fuzz/meson.build by the fuzzing
- * infrastructure (issue 4), which replays fuzz/corpus/fuzz_roundtrip/ in normal builds.
+ * convention of the other harnesses), wrapped in a valid stored torch zip by fz_wrap_checkpoint.
+
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "ckpt/ckpt.h"
+#include "fuzz_common.h"
 #include "tensors.h" /* libckpt internal: a legacy view storage's base */
-
-#define SEP "\xff\xfeSTOR"
-#define SEP_LEN 6
-
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const void *d, size_t n)
-{
-    if (b->len + n > b->cap) {
-        while (b->len + n > b->cap) b->cap = b->cap ? b->cap * 2 : 4096;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-static void u16(buf *b, unsigned v) { uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)}; put(b, x, 2); }
-static void u32(buf *b, uint32_t v) { uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)}; put(b, x, 4); }
-
-/* A stored zip "archive/data.pkl", "archive/data/<i>"..., "archive/version", 64-byte aligned. */
-static uint8_t *wrap(const uint8_t *d, size_t n, size_t *out_len)
-{
-    const char *names[66];
-    char namebuf[64][24];
-    const uint8_t *starts[66];
-    size_t lens[66], count = 0;
-    names[count] = "archive/data.pkl";
-    starts[count] = d;
-    for (size_t i = 0;; i++) {
-        const uint8_t *cur = starts[count];
-        size_t rest = n - (size_t)(cur - d);
-        const uint8_t *sep = NULL;
-        for (size_t k = 0; k + SEP_LEN <= rest; k++)
-            if (memcmp(cur + k, SEP, SEP_LEN) == 0) { sep = cur + k; break; }
-        if (!sep || count == 64) {
-            lens[count++] = rest;
-            break;
-        }
-        lens[count] = (size_t)(sep - cur);
-        count++;
-        snprintf(namebuf[i], sizeof namebuf[i], "archive/data/%zu", i);
-        names[count] = namebuf[i];
-        starts[count] = sep + SEP_LEN;
-    }
-    names[count] = "archive/version";
-    starts[count] = (const uint8_t *)"3\n";
-    lens[count++] = 2;
-    buf b = {0};
-    uint32_t offs[66];
-    for (size_t i = 0; i < count; i++) {
-        offs[i] = (uint32_t)b.len;
-        size_t nl = strlen(names[i]), pad = (64 - (b.len + 30 + nl + 4) % 64) % 64;
-        uint32_t crc = (uint32_t)crc32(0, starts[i], (uInt)lens[i]);
-        u32(&b, 0x04034b50); u16(&b, 20); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0x21);
-        u32(&b, crc); u32(&b, (uint32_t)lens[i]); u32(&b, (uint32_t)lens[i]);
-        u16(&b, (unsigned)nl); u16(&b, (unsigned)(4 + pad));
-        put(&b, names[i], nl);
-        u16(&b, 0x4246); u16(&b, (unsigned)pad);
-        for (size_t k = 0; k < pad; k++) put(&b, "Z", 1);
-        put(&b, starts[i], lens[i]);
-    }
-    uint32_t cd = (uint32_t)b.len;
-    for (size_t i = 0; i < count; i++) {
-        size_t nl = strlen(names[i]);
-        u32(&b, 0x02014b50); u16(&b, 20); u16(&b, 20); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0x21);
-        u32(&b, (uint32_t)crc32(0, starts[i], (uInt)lens[i])); u32(&b, (uint32_t)lens[i]); u32(&b, (uint32_t)lens[i]);
-        u16(&b, (unsigned)nl); u16(&b, 0); u16(&b, 0); u16(&b, 0); u16(&b, 0); u32(&b, 0); u32(&b, offs[i]);
-        put(&b, names[i], nl);
-    }
-    uint32_t cd_size = (uint32_t)b.len - cd;
-    u32(&b, 0x06054b50); u16(&b, 0); u16(&b, 0); u16(&b, (unsigned)count); u16(&b, (unsigned)count);
-    u32(&b, cd_size); u32(&b, cd); u16(&b, 0);
-    *out_len = b.len;
-    return b.p;
-}
 
 /* The storage a tensor's bytes live in: a legacy view storage is written as its base plus an offset. */
 static const ckpt_storage *root_of(const ckpt_storage *s)
@@ -157,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
     uint8_t *wrapped = NULL;
     if (len >= 2 && data[0] == 0x80 && len < (1u << 24)) { /* a pickle: wrap it */
-        data = wrapped = wrap(data, len, &len);
+        data = wrapped = fz_wrap_checkpoint(data, len, &len);
     }
     ckpt_load_options *o = ckpt_load_options_new();
     ckpt_load_options_set_limit(o, CKPT_LIMIT_MAX_ALLOC, 256u << 20);

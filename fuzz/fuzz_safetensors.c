@@ -3,9 +3,7 @@
  * tensor accessors, digests, contiguous copies, and writing it back as safetensors and as .pt, each of
  * which must load again with the same tensors. Input: the file's bytes (loaded in copy mode and in
  * borrow mode).
- *
- * Standalone: libFuzzer's LLVMFuzzerTestOneInput; wired into fuzz/meson.build by the fuzzing
- * infrastructure (issue 4), which replays fuzz/corpus/fuzz_safetensors/ in normal builds.
+
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,9 +4,7 @@
  * [SEP<sys_info>]" (SEP = "\xff\xfeSTOR"), which the harness packs into a valid ustar archive (right
  * checksums, padding, end marker) so that mutations reach the members instead of stopping at a header.
  *
- * Build (until fuzz/meson.build has the harness infrastructure): compile the libckpt sources with clang
- * -fsanitize=fuzzer-no-link,address,undefined and link this file with -fsanitize=fuzzer; seeds come from
- * fuzz/make_format_seeds.py (fuzz/corpus/fuzz_tar/).
+ * Seeds come from fuzz/make_format_seeds.py (fuzz/corpus/fuzz_tar/).
  */
 #include <stdio.h>
 
