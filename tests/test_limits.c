@@ -7,23 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pickle_builder.h"
 #include "support.h"
 
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} pk;
-
-static void put(pk *b, const void *d, size_t n)
-{
-    if (b->len + n > b->cap) {
-        while (b->len + n > b->cap) b->cap = b->cap ? b->cap * 2 : 256;
-        b->p = realloc(b->p, b->cap);
-        ck_assert_ptr_nonnull(b->p);
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
+static void put(pk *b, const void *d, size_t n) { pk_raw(b, d, n); }
 /* Appends a string literal, embedded NULs included. */
 #define PUT(b, lit) put((b), (lit), sizeof(lit) - 1)
 static void rep(pk *b, const char *s, size_t n) { for (size_t i = 0; i < n; i++) put(b, s, strlen(s)); }
