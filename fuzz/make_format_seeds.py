@@ -4,6 +4,7 @@
 fuzz_legacy: the legacy-format fixtures as they are. fuzz_tar: the tar fixture, and its members in the
 harness's structured form. fuzz_torchscript: the TorchScript fixture, and data.pkl + storage records
 of the fixtures with TorchScript classes, quantized, sparse, meta and v3 tensors in structured form.
+fuzz_scan: the legacy and tar fixtures as they are (named seed-format-*; make_seeds.py keeps them).
 Files named seed-* are rewritten; other files (findings) are left alone."""
 import io
 import os
@@ -40,6 +41,8 @@ def main():
     for name in ("legacy_state_dict.pt", "legacy_mixed.pt", "legacy_protocol4.pt", "legacy_views.pt",
                  "legacy_model.pth"):
         write("fuzz_legacy", name, read(name))
+        write("fuzz_scan", "format-" + name, read(name))
+    write("fuzz_scan", "format-tar_state_dict.pt", read("tar_state_dict.pt"))
     write("fuzz_tar", "tar_state_dict.pt", read("tar_state_dict.pt"))
     with tarfile.open(os.path.join(DATA, "tar_state_dict.pt")) as t:
         members = [t.extractfile(n).read() for n in ("pickle", "tensors", "storages", "sys_info")]

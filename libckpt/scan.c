@@ -9,6 +9,8 @@
  *          starts with a protocol 0/1 opcode and ends with STOP ('.'). Member names do not matter.
  *   legacy the five pickles of torch's pre-1.6 stream (magic, protocol, sys_info, object, storage
  *          keys); the raw storage bytes after them are not read.
+ *   tar    the strict tar reader (the loader's) opens it; every pickle of sys_info, storages, tensors and
+ *          pickle, stepping over the raw bytes between them as the loader does (ck_tar_walk_pickles).
  *   pickle a bare pickle file: pickles back to back as long as the next bytes look like one.
  *   npy    a NumPy .npy file (or an .npz member) whose data is a pickle (dtype object arrays).
  * Each pickle gets its own node store (released after it), so memory stays bounded per pickle.
@@ -276,13 +278,12 @@ static void on_op(void *ctx, uint64_t offset, uint8_t op, const ck_pickle_arg *a
 
 /* ---- running pickles ---- */
 
-/* One pickle at *pos; on success *pos is past its STOP. */
-static ckpt_status run_pickle(walker *w, const uint8_t *p, size_t n, size_t *pos)
+/* One pickle at *pos into the node store st (the caller's); on success *pos is past its STOP and *root
+ * is the pickle's value. */
+static ckpt_status run_pickle_in(walker *w, ck_store *st, const uint8_t *p, size_t n, size_t *pos, ckpt_value **root)
 {
-    ck_store st;
-    ck_store_init(&st, w->lim.max_alloc);
     ck_unpickler u;
-    ck_unpickler_init(&u, &st, &w->lim);
+    ck_unpickler_init(&u, st, &w->lim);
     u.mode = CK_MODE_SCAN;
     u.view = &w->view;
     u.registry = w->view.reg;
@@ -299,15 +300,24 @@ static ckpt_status run_pickle(walker *w, const uint8_t *p, size_t n, size_t *pos
     add_pickle(w->r, w->record);
     ckpt_error e;
     ck_error_init(&e);
-    ckpt_value *root;
     w->getattr_refs = 0;
-    ckpt_status s = ck_unpickle(&u, p, n, pos, &root, &e);
+    ckpt_status s = ck_unpickle(&u, p, n, pos, root, &e);
     if (w->getattr_refs && (s || !u.getattr_enum_only)) w->getattr_failed = true;
     if (s) {
         if (w->record[0]) ck_error_in_record(&e, w->record);
         note_error(w->r, &e);
         if (w->dis) dis_line(w, "error: %s", e.message);
     }
+    return s;
+}
+
+/* One pickle at *pos in a node store of its own; on success *pos is past its STOP. */
+static ckpt_status run_pickle(walker *w, const uint8_t *p, size_t n, size_t *pos)
+{
+    ck_store st;
+    ck_store_init(&st, w->lim.max_alloc);
+    ckpt_value *root;
+    ckpt_status s = run_pickle_in(w, &st, p, n, pos, &root);
     ck_store_release(&st);
     return s;
 }
@@ -432,6 +442,63 @@ static ckpt_status scan_zip(walker *w, const uint8_t *p, size_t n)
     return first;
 }
 
+/* ---- tar (PyTorch 0.1-0.3) ---- */
+
+typedef struct tar_scan {
+    walker *w;
+    ck_store st; /* the last pickle's nodes: the tar walker reads its value (counts, storage classes) */
+    const ckpt_value *last;
+    bool live;
+} tar_scan;
+
+static ckpt_status tar_scan_pickle(void *ctx, const uint8_t *p, size_t n, size_t *pos, const ckpt_value **root)
+{
+    tar_scan *t = ctx;
+    if (t->live) ck_store_release(&t->st);
+    ck_store_init(&t->st, t->w->lim.max_alloc);
+    t->live = true;
+    ckpt_value *v = NULL;
+    ckpt_status s = run_pickle_in(t->w, &t->st, p, n, pos, &v);
+    *root = t->last = v;
+    return s;
+}
+
+/*
+ * Every pickle of every member, in the order torch reads them (sys_info, storages, tensors, pickle),
+ * stepping over the raw bytes between them as the loader does (ck_tar_walk_pickles). A member whose
+ * layout breaks is reported and the others are still scanned.
+ */
+static ckpt_status scan_tar(walker *w, const uint8_t *p, size_t n)
+{
+    ckpt_error e;
+    ck_error_init(&e);
+    ck_tar_member m[CK_TAR_COUNT];
+    memset(m, 0, sizeof m);
+    ckpt_status s = ck_tar_members(p, n, w->lim.max_members, m, &e);
+    if (s) {
+        note_error(w->r, &e);
+        return s;
+    }
+    static const int order[] = {CK_TAR_SYS_INFO, CK_TAR_STORAGES, CK_TAR_TENSORS, CK_TAR_PICKLE};
+    ckpt_status first = CKPT_OK;
+    bool little = true;
+    for (size_t i = 0; i < sizeof order / sizeof *order && !w->r->failed_alloc; i++) {
+        int which = order[i];
+        if (!m[which].present) continue;
+        w->record = ck_tar_member_names[which];
+        tar_scan t = {.w = w};
+        ck_error_init(&e);
+        s = ck_tar_walk_pickles(&m[which], which, little, tar_scan_pickle, &t, &e);
+        if (which == CK_TAR_SYS_INFO && !s) little = ck_tar_little_endian(t.last);
+        if (t.live) ck_store_release(&t.st);
+        /* a pickle's own failure is noted by run_pickle_in (e stays clear); a layout failure is noted here */
+        if (s && e.code) note_error(w->r, &e);
+        if (s && !first) first = s;
+    }
+    w->record = "";
+    return first;
+}
+
 static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
 {
     char desc[160];
@@ -446,11 +513,7 @@ static ckpt_status scan_bytes(walker *w, const uint8_t *p, size_t n)
         }
         r->format = "pickle";
         return scan_stream(w, p, n, 0, 0);
-    case CK_INPUT_TAR:
-        r->format = "tar";
-        note_error_text(r, CKPT_ERR_UNSUPPORTED, "the input is a tar checkpoint (torch 0.1-0.3); scanning tar members is not "
-                                                 "supported yet");
-        return CKPT_ERR_UNSUPPORTED;
+    case CK_INPUT_TAR: r->format = "tar"; return scan_tar(w, p, n);
     case CK_INPUT_SAFETENSORS: r->format = "safetensors"; return CKPT_OK; /* no pickle: nothing to report */
     case CK_INPUT_OTHER: break;
     }

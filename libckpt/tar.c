@@ -24,14 +24,7 @@
 
 #define TAR_BLOCK 512u
 
-typedef struct tar_member {
-    const uint8_t *data;
-    uint64_t size;
-    bool present;
-} tar_member;
-
-enum { M_SYS_INFO, M_PICKLE, M_TENSORS, M_STORAGES, M_COUNT };
-static const char *const member_names[M_COUNT] = {"sys_info", "pickle", "tensors", "storages"};
+const char *const ck_tar_member_names[CK_TAR_COUNT] = {"sys_info", "pickle", "tensors", "storages"};
 
 static ckpt_status tar_fail(ckpt_error *err, uint64_t off, const char *fmt, ...) CK_PRINTF(3, 4);
 static ckpt_status tar_fail(ckpt_error *err, uint64_t off, const char *fmt, ...)
@@ -127,7 +120,7 @@ static ckpt_status pax_records(const uint8_t *p, uint64_t n, uint64_t off, char 
     return CKPT_OK;
 }
 
-static ckpt_status tar_members(const uint8_t *data, size_t len, uint64_t max_members, tar_member m[M_COUNT],
+ckpt_status ck_tar_members(const uint8_t *data, size_t len, uint64_t max_members, ck_tar_member m[CK_TAR_COUNT],
                                ckpt_error *err)
 {
     uint64_t pos = 0, count = 0;
@@ -165,14 +158,14 @@ static ckpt_status tar_members(const uint8_t *data, size_t len, uint64_t max_mem
             if (has_size) size = pax_size;
             has_path = has_size = false;
             int which = -1;
-            for (int k = 0; k < M_COUNT; k++)
-                if (strcmp(name, member_names[k]) == 0) which = k;
+            for (int k = 0; k < CK_TAR_COUNT; k++)
+                if (strcmp(name, ck_tar_member_names[k]) == 0) which = k;
             if (which < 0)
                 return tar_fail(err, pos, "tar member '%s' is not part of a PyTorch checkpoint (sys_info, pickle, tensors, "
                                 "storages)", name);
             if (m[which].present) return tar_fail(err, pos, "tar member '%s' appears twice", name);
             if (!ck_fits(len, body, size)) return tar_fail(err, pos, "tar member '%s' runs past the end of the file", name);
-            m[which] = (tar_member){data + body, size, true};
+            m[which] = (ck_tar_member){data + body, size, true};
         } else {
             char t[2] = {type, 0};
             return tar_fail(err, pos, "tar member of type '%s' (only regular files belong to a PyTorch checkpoint)", t);
@@ -183,9 +176,9 @@ static ckpt_status tar_members(const uint8_t *data, size_t len, uint64_t max_mem
     }
     for (uint64_t i = pos; i < len; i++)
         if (data[i]) return tar_fail(err, i, "data after the tar end-of-archive marker (hidden data is refused)");
-    for (int k = M_PICKLE; k < M_COUNT; k++)
+    for (int k = CK_TAR_PICKLE; k < CK_TAR_COUNT; k++)
         if (!m[k].present)
-            return tar_fail(err, 0, "the tar archive has no '%s' member: not a PyTorch 0.1-0.3 checkpoint", member_names[k]);
+            return tar_fail(err, 0, "the tar archive has no '%s' member: not a PyTorch 0.1-0.3 checkpoint", ck_tar_member_names[k]);
     return CKPT_OK;
 }
 
@@ -199,7 +192,7 @@ typedef struct tar_ctx {
     unsigned how;      /* CK_ATTACH_* for storage bytes */
 } tar_ctx;
 
-static ckpt_status run(tar_ctx *x, const tar_member *m, const char *name, size_t *pos, ckpt_value **out, ckpt_error *err)
+static ckpt_status run(tar_ctx *x, const ck_tar_member *m, const char *name, size_t *pos, ckpt_value **out, ckpt_error *err)
 {
     x->u->record = name;
     ckpt_status s = ck_unpickle(x->u, m->data, (size_t)m->size, pos, out, err);
@@ -223,38 +216,123 @@ static bool key_text(const ckpt_value *v, char buf[24], size_t *n)
     return true;
 }
 
-static ckpt_status read_count(tar_ctx *x, const tar_member *m, size_t pos, uint64_t *count, ckpt_error *err)
+static ckpt_status read_count(bool little, const ck_tar_member *m, size_t pos, uint64_t *count, ckpt_error *err)
 {
     if (!ck_fits(m->size, pos, 8)) return member_fail(err, CKPT_ERR_TENSOR, "storages", pos, "truncated storage element count");
     uint64_t le = ck_le64(m->data + pos), be = 0;
     for (int b = 0; b < 8; b++) be = be << 8 | m->data[pos + b];
-    *count = x->little ? le : be; /* torch 0.3 wrote the count in host order */
+    *count = little ? le : be; /* torch 0.3 wrote the count in host order */
     return CKPT_OK;
 }
 
-static ckpt_status read_storages(tar_ctx *x, const tar_member *m, ckpt_error *err)
+/* The (key, location, storage class) header of a stored storage: its class's registry entry, or NULL. */
+static const ck_reg_entry *storage_header_type(const ckpt_value *v)
+{
+    ckpt_value **it = v->kind == CKPT_KIND_TUPLE && v->u.seq.len == 3 ? v->u.seq.items : NULL;
+    if (!it || it[2]->kind != CKPT_KIND_GLOBAL || !it[2]->u.global.entry ||
+        it[2]->u.global.entry->kind != CK_G_STORAGE_TYPE)
+        return NULL;
+    return it[2]->u.global.entry;
+}
+
+/* The number of tensor metadata bytes after a tensor header at pos: ndim (4 + 4 bytes), sizes, strides, offset. */
+static ckpt_status tensor_meta_size(const ck_tar_member *m, size_t pos, uint32_t max_ndim, int32_t *ndim_out,
+                                    uint64_t *size, ckpt_error *err)
+{
+    if (!ck_fits(m->size, pos, 8)) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "truncated tensor metadata");
+    int32_t ndim = (int32_t)ck_le32(m->data + pos); /* then 4 bytes torch skips (ndim was once 8 bytes) */
+    if (ndim < 0) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "negative number of dimensions");
+    if ((uint32_t)ndim > max_ndim)
+        return member_fail(err, CKPT_ERR_LIMIT, "tensors", pos, "tensor has more dimensions than CKPT_LIMIT_MAX_NDIM");
+    uint64_t need = 8 + ((uint64_t)ndim * 2 + 1) * 8;
+    if (!ck_fits(m->size, pos, need)) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "truncated tensor metadata");
+    *ndim_out = ndim;
+    *size = need;
+    return CKPT_OK;
+}
+
+bool ck_tar_little_endian(const ckpt_value *sys_info)
+{
+    const ckpt_value *le = sys_info->kind == CKPT_KIND_DICT ? ck_dict_get_str(sys_info, "little_endian", 13) : NULL;
+    return le && le->kind == CKPT_KIND_BOOL ? le->u.b : true;
+}
+
+/* A pickle's int count of storages or tensors. */
+static ckpt_status count_of(const ckpt_value *v, const char *member, size_t pos, int64_t *n, ckpt_error *err)
+{
+    if (v->kind != CKPT_KIND_INT || !ck_is_small_int(v) || v->u.i < 0)
+        return member_fail(err, CKPT_ERR_FORMAT, member, pos,
+                           member[0] == 's' ? "the number of storages is not a non-negative int"
+                                            : "the number of tensors is not a non-negative int");
+    *n = v->u.i;
+    return CKPT_OK;
+}
+
+ckpt_status ck_tar_walk_pickles(const ck_tar_member *m, int which, bool little, ck_tar_pickle_fn run_one, void *ctx,
+                                ckpt_error *err)
+{
+    const char *name = ck_tar_member_names[which];
+    size_t pos = 0, n = (size_t)m->size;
+    const ckpt_value *v;
+    ckpt_status s;
+    if (which == CK_TAR_SYS_INFO || which == CK_TAR_PICKLE) {
+        if ((s = run_one(ctx, m->data, n, &pos, &v))) return s;
+        if (pos != n)
+            return member_fail(err, CKPT_ERR_PICKLE, name, pos, "bytes after the pickle's STOP opcode (hidden data is refused)");
+        return CKPT_OK;
+    }
+    int64_t count;
+    if ((s = run_one(ctx, m->data, n, &pos, &v)) || (s = count_of(v, name, pos, &count, err))) return s;
+    /* every entry starts with a pickle of at least 2 bytes, so the loop is bounded by the member size */
+    for (int64_t i = 0; i < count; i++) {
+        if ((s = run_one(ctx, m->data, n, &pos, &v))) return s;
+        if (which == CK_TAR_STORAGES) {
+            const ck_reg_entry *ty = storage_header_type(v);
+            if (!ty)
+                return member_fail(err, CKPT_ERR_FORMAT, name, pos,
+                                   "a storage header is not (key, location, storage class): the size of the data after "
+                                   "it, and so where the next pickle starts, is unknown");
+            uint64_t numel, nbytes;
+            if ((s = read_count(little, m, pos, &numel, err))) return s;
+            pos += 8;
+            if (ck_mul_overflow_u64(numel, ckpt_dtype_itemsize((ckpt_dtype)ty->dtype), &nbytes) ||
+                !ck_fits(m->size, pos, nbytes))
+                return member_fail(err, CKPT_ERR_TENSOR, name, pos, "truncated: a storage's data runs past the member");
+            pos += (size_t)nbytes;
+        } else {
+            int32_t ndim;
+            uint64_t meta;
+            if ((s = tensor_meta_size(m, pos, UINT32_MAX, &ndim, &meta, err))) return s;
+            pos += (size_t)meta;
+        }
+    }
+    if (which == CK_TAR_STORAGES && (s = run_one(ctx, m->data, n, &pos, &v))) return s; /* storage_views */
+    if (pos != n)
+        return member_fail(err, CKPT_ERR_FORMAT, name, pos, "bytes follow the last entry (hidden data is refused)");
+    return CKPT_OK;
+}
+
+static ckpt_status read_storages(tar_ctx *x, const ck_tar_member *m, ckpt_error *err)
 {
     ckpt_checkpoint *c = x->c;
     size_t pos = 0;
     ckpt_value *v;
     ckpt_status s = run(x, m, "storages", &pos, &v, err);
     if (s) return s;
-    if (v->kind != CKPT_KIND_INT || !ck_is_small_int(v) || v->u.i < 0)
-        return member_fail(err, CKPT_ERR_FORMAT, "storages", pos, "the number of storages is not a non-negative int");
-    int64_t n = v->u.i;
+    int64_t n;
+    if ((s = count_of(v, "storages", pos, &n, err))) return s;
     bool skip = c->flags & CKPT_LOAD_SKIP_DATA;
     for (int64_t i = 0; i < n; i++) {
         if ((s = run(x, m, "storages", &pos, &v, err))) return s;
         char key[24];
         size_t klen;
-        ckpt_value **it = v->kind == CKPT_KIND_TUPLE && v->u.seq.len == 3 ? v->u.seq.items : NULL;
-        if (!it || !key_text(it[0], key, &klen) || !ck_text_of(it[1]) || it[2]->kind != CKPT_KIND_GLOBAL ||
-            !it[2]->u.global.entry || it[2]->u.global.entry->kind != CK_G_STORAGE_TYPE)
+        const ck_reg_entry *ty = storage_header_type(v);
+        ckpt_value **it = ty ? v->u.seq.items : NULL;
+        if (!ty || !key_text(it[0], key, &klen) || !ck_text_of(it[1]))
             return member_fail(err, CKPT_ERR_FORMAT, "storages", pos,
                                "a storage header must be (key: int, location: str, storage class)");
-        const ck_reg_entry *ty = it[2]->u.global.entry;
         uint64_t count;
-        if ((s = read_count(x, m, pos, &count, err))) return s;
+        if ((s = read_count(x->little, m, pos, &count, err))) return s;
         if (count > INT64_MAX) return member_fail(err, CKPT_ERR_TENSOR, "storages", pos, "storage element count overflows");
         pos += 8;
         ckpt_value *sv;
@@ -295,7 +373,7 @@ static ckpt_status read_storages(tar_ctx *x, const tar_member *m, ckpt_error *er
     return CKPT_OK;
 }
 
-static ckpt_status read_tensors(tar_ctx *x, const tar_member *m, ckpt_error *err)
+static ckpt_status read_tensors(tar_ctx *x, const ck_tar_member *m, ckpt_error *err)
 {
     ckpt_checkpoint *c = x->c;
     ck_store *st = &c->store;
@@ -303,9 +381,8 @@ static ckpt_status read_tensors(tar_ctx *x, const tar_member *m, ckpt_error *err
     ckpt_value *v;
     ckpt_status s = run(x, m, "tensors", &pos, &v, err);
     if (s) return s;
-    if (v->kind != CKPT_KIND_INT || !ck_is_small_int(v) || v->u.i < 0)
-        return member_fail(err, CKPT_ERR_FORMAT, "tensors", pos, "the number of tensors is not a non-negative int");
-    int64_t n = v->u.i;
+    int64_t n;
+    if ((s = count_of(v, "tensors", pos, &n, err))) return s;
     uint32_t max_ndim = (uint32_t)CK_MIN(c->limits.max_ndim, UINT32_MAX);
     for (int64_t i = 0; i < n; i++) {
         if ((s = run(x, m, "tensors", &pos, &v, err))) return s;
@@ -322,14 +399,11 @@ static ckpt_status read_tensors(tar_ctx *x, const tar_member *m, ckpt_error *err
         if (!sv) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "a tensor names a storage that is not saved");
         if (ck_strmap_get(&x->tensors, key, klen) || ck_strmap_get(&c->storage_by_key, key, klen))
             return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "a tensor key is used twice");
-        if (!ck_fits(m->size, pos, 8)) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "truncated tensor metadata");
-        int32_t ndim = (int32_t)ck_le32(m->data + pos); /* then 4 bytes torch skips (ndim was once 8 bytes) */
-        if (ndim < 0) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "negative number of dimensions");
-        if ((uint32_t)ndim > max_ndim)
-            return member_fail(err, CKPT_ERR_LIMIT, "tensors", pos, "tensor has more dimensions than CKPT_LIMIT_MAX_NDIM");
+        int32_t ndim;
+        uint64_t meta;
+        if ((s = tensor_meta_size(m, pos, max_ndim, &ndim, &meta, err))) return s;
         pos += 8;
-        uint64_t need = ((uint64_t)ndim * 2 + 1) * 8;
-        if (!ck_fits(m->size, pos, need)) return member_fail(err, CKPT_ERR_TENSOR, "tensors", pos, "truncated tensor metadata");
+        uint64_t need = meta - 8;
         ckpt_value *tv = ck_new(st, CKPT_KIND_TENSOR);
         ckpt_tensor *t = ck_arena_zalloc(&st->arena, sizeof *t, _Alignof(ckpt_tensor));
         int64_t *dims = ck_arena_alloc(&st->arena, (size_t)ndim * 2 * sizeof *dims + 1, _Alignof(int64_t));
@@ -379,9 +453,9 @@ static ckpt_status tar_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
 ckpt_status ck_load_tar(ckpt_checkpoint *c, const uint8_t *data, size_t len, const ckpt_load_options *opts,
                         bool borrowable, ckpt_error *err)
 {
-    tar_member m[M_COUNT];
+    ck_tar_member m[CK_TAR_COUNT];
     memset(m, 0, sizeof m);
-    ckpt_status s = tar_members(data, len, c->limits.max_members, m, err);
+    ckpt_status s = ck_tar_members(data, len, c->limits.max_members, m, err);
     if (s) return s;
     ck_globals_ctx g = {0};
     ck_unpickler u;
@@ -389,21 +463,20 @@ ckpt_status ck_load_tar(ckpt_checkpoint *c, const uint8_t *data, size_t len, con
     tar_ctx x = {.c = c, .u = &u, .little = true};
     ck_strmap_init(&x.tensors, &c->store.arena);
     x.how = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && borrowable ? CK_ATTACH_IN_PLACE : CK_ATTACH_COPY;
-    if (m[M_SYS_INFO].present) {
+    if (m[CK_TAR_SYS_INFO].present) {
         /* protocol_version 1000; little_endian says the byte order of the storage element counts */
         size_t pos = 0;
         ckpt_value *si;
-        if ((s = run(&x, &m[M_SYS_INFO], "sys_info", &pos, &si, err))) return s;
+        if ((s = run(&x, &m[CK_TAR_SYS_INFO], "sys_info", &pos, &si, err))) return s;
         if (si->kind != CKPT_KIND_DICT) return member_fail(err, CKPT_ERR_FORMAT, "sys_info", pos, "sys_info is not a dict");
-        const ckpt_value *le = ck_dict_get_str(si, "little_endian", 13);
-        if (le && le->kind == CKPT_KIND_BOOL) x.little = le->u.b;
+        x.little = ck_tar_little_endian(si);
     }
-    if ((s = read_storages(&x, &m[M_STORAGES], err)) || (s = read_tensors(&x, &m[M_TENSORS], err))) return s;
+    if ((s = read_storages(&x, &m[CK_TAR_STORAGES], err)) || (s = read_tensors(&x, &m[CK_TAR_TENSORS], err))) return s;
     u.persistent_load = tar_persistent_load;
     u.persistent_ctx = &x;
     size_t pos = 0;
-    if ((s = run(&x, &m[M_PICKLE], "pickle", &pos, &c->root, err))) return s;
-    if (pos != m[M_PICKLE].size)
+    if ((s = run(&x, &m[CK_TAR_PICKLE], "pickle", &pos, &c->root, err))) return s;
+    if (pos != m[CK_TAR_PICKLE].size)
         return member_fail(err, CKPT_ERR_PICKLE, "pickle", pos, "bytes after the pickle's STOP opcode (hidden data is refused)");
     return ck_checkpoint_collect_globals(c, &g, err);
 }

@@ -422,6 +422,179 @@ START_TEST(streams_legacy_and_back_to_back)
 }
 END_TEST
 
+/* ---- tar (PyTorch 0.1-0.3) ---- */
+
+/* Appends a ustar member (header with checksum, data padded to 512 bytes) to b. */
+static void tar_add(pk *b, const char *name, const pk *data)
+{
+    uint8_t h[512] = {0};
+    memcpy(h, name, strlen(name));
+    memcpy(h + 100, "0000600", 8);
+    memcpy(h + 108, "0000000", 8);
+    memcpy(h + 116, "0000000", 8);
+    snprintf((char *)h + 124, 12, "%011zo", data->len);
+    memcpy(h + 136, "00000000000", 12);
+    h[156] = '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    pk_raw(b, h, 512);
+    pk_raw(b, data->p, data->len);
+    static const uint8_t zero[512];
+    pk_raw(b, zero, (512 - data->len % 512) % 512);
+}
+
+static void pk_le64(pk *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) pk_op(b, (uint8_t)(v >> (8 * i)));
+}
+
+/* Where a tar checkpoint built by tar_checkpoint hides a payload (os.system called on a str). */
+enum tar_payload { IN_NONE, IN_SYS_INFO, IN_STORAGE_HEADER, IN_STORAGE_VIEWS, IN_TENSOR_HEADER, IN_PICKLE };
+
+static void pk_payload(pk *b)
+{
+    pk_global(b, "os", "system");
+    pk_str(b, "id");
+    pk_tuple1(b);
+    pk_reduce(b);
+}
+
+/*
+ * A tar checkpoint of one FloatStorage (key 1, 3 elements) and one tensor (key 2) on it, with the
+ * payload at `where`. `storage_class`: the class named by the storage header.
+ */
+static uint8_t *tar_checkpoint(enum tar_payload where, const char *storage_class, size_t *len)
+{
+    pk sys = {0}, st = {0}, te = {0}, obj = {0}, out = {0};
+    pk_proto(&sys, 2);
+    if (where == IN_SYS_INFO) pk_payload(&sys);
+    else {
+        pk_empty_dict(&sys);
+        pk_str(&sys, "little_endian");
+        pk_true(&sys);
+        pk_setitem(&sys);
+    }
+    pk_stop(&sys);
+
+    pk_proto(&st, 2); pk_int(&st, 1); pk_stop(&st);
+    pk_proto(&st, 2);
+    pk_int(&st, 1);
+    if (where == IN_STORAGE_HEADER) pk_payload(&st);
+    else pk_str(&st, "cpu");
+    pk_global(&st, "torch", storage_class);
+    pk_tuple3(&st);
+    pk_stop(&st);
+    pk_le64(&st, 3);
+    static const float f[3] = {1, 2, 3};
+    pk_raw(&st, f, sizeof f);
+    pk_proto(&st, 2);
+    pk_empty_list(&st);
+    if (where == IN_STORAGE_VIEWS) {
+        pk_payload(&st);
+        pk_append(&st);
+    }
+    pk_stop(&st);
+
+    pk_proto(&te, 2); pk_int(&te, 1); pk_stop(&te);
+    pk_proto(&te, 2);
+    pk_int(&te, 2);
+    pk_int(&te, 1);
+    if (where == IN_TENSOR_HEADER) pk_payload(&te);
+    else pk_global(&te, "torch", "FloatTensor");
+    pk_tuple3(&te);
+    pk_stop(&te);
+    pk_le64(&te, 1);                             /* ndim (int32 + 4 bytes torch skips) */
+    pk_le64(&te, 3); pk_le64(&te, 1); pk_le64(&te, 0); /* size, stride, offset */
+
+    pk_proto(&obj, 2);
+    if (where == IN_PICKLE) pk_payload(&obj);
+    else {
+        pk_str(&obj, "2");
+        pk_op(&obj, 'Q'); /* BINPERSID */
+    }
+    pk_stop(&obj);
+
+    tar_add(&out, "sys_info", &sys);
+    tar_add(&out, "pickle", &obj);
+    tar_add(&out, "tensors", &te);
+    tar_add(&out, "storages", &st);
+    static const uint8_t zero[1024];
+    pk_raw(&out, zero, sizeof zero);
+    pk_free(&sys); pk_free(&st); pk_free(&te); pk_free(&obj);
+    *len = out.len;
+    return out.p;
+}
+
+START_TEST(tar_members_every_pickle)
+{
+    size_t len;
+    uint8_t *t = tar_checkpoint(IN_NONE, "FloatStorage", &len);
+    /* the file itself is a valid checkpoint: the loader reads the tensor the scan steps over */
+    ckpt_checkpoint *ck = NULL;
+    ck_assert_int_eq(ckpt_load_memory(t, len, NULL, &ck, NULL), CKPT_OK);
+    ck_assert_uint_eq(ckpt_tensor_numel(ckpt_value_tensor(ckpt_checkpoint_root(ck))), 3);
+    ckpt_checkpoint_free(ck);
+    ckpt_scan_result *r = scan(t, len, NULL, CKPT_OK);
+    ck_assert_str_eq(ckpt_scan_format(r), "tar");
+    /* sys_info; storages: count, header, views; tensors: count, header; pickle */
+    static const char *const records[] = {"sys_info", "storages", "storages", "storages", "tensors", "tensors", "pickle"};
+    ck_assert_uint_eq(ckpt_scan_num_pickles(r), 7);
+    for (size_t i = 0; i < 7; i++) ck_assert_str_eq(ckpt_scan_pickle_record(r, i), records[i]);
+    ck_assert_int_eq(ckpt_scan_worst(r), CKPT_GLOBAL_ALLOWED);
+    expect(r, "torch.FloatStorage", CKPT_GLOBAL_ALLOWED);
+    expect(r, "torch.FloatTensor", CKPT_GLOBAL_ALLOWED);
+    ckpt_scan_result_free(r);
+    free(t);
+
+    /* a payload in any of the pickles is found, in its member */
+    static const struct { enum tar_payload where; const char *record; } cases[] = {
+        {IN_SYS_INFO, "sys_info"}, {IN_STORAGE_HEADER, "storages"}, {IN_STORAGE_VIEWS, "storages"},
+        {IN_TENSOR_HEADER, "tensors"}, {IN_PICKLE, "pickle"}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        t = tar_checkpoint(cases[c].where, "FloatStorage", &len);
+        r = scan(t, len, NULL, CKPT_OK);
+        size_t i = expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
+        ck_assert_str_eq(ckpt_scan_global_first_record(r, i), cases[c].record);
+        ck_assert_int_eq(ckpt_scan_worst(r), CKPT_GLOBAL_NEVER_ALLOWED);
+        ckpt_scan_result_free(r);
+        free(t);
+    }
+}
+END_TEST
+
+START_TEST(tar_broken_layout_scans_the_rest)
+{
+    /* a storage header naming a class that is no storage type: the bytes after it cannot be stepped
+     * over, so the storages member stops there, but tensors and pickle are still scanned */
+    size_t len;
+    uint8_t *t = tar_checkpoint(IN_PICKLE, "NotAStorage", &len);
+    ckpt_scan_result *r = scan(t, len, NULL, CKPT_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(ckpt_scan_error_message(r), "where the next pickle starts"));
+    ck_assert_ptr_nonnull(strstr(ckpt_scan_error_message(r), "storages"));
+    expect(r, "torch.NotAStorage", CKPT_GLOBAL_NOT_ALLOWED);
+    size_t i = expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
+    ck_assert_str_eq(ckpt_scan_global_first_record(r, i), "pickle");
+    expect(r, "torch.FloatTensor", CKPT_GLOBAL_ALLOWED);
+    ckpt_scan_result_free(r);
+    free(t);
+    /* a lying element count: the storage data would run past the member */
+    t = tar_checkpoint(IN_NONE, "FloatStorage", &len);
+    uint8_t *count = NULL;
+    for (size_t k = 0; k + 8 <= len; k++)
+        if (memcmp(t + k, "\x03\0\0\0\0\0\0\0\0\0\x80\x3f", 12) == 0) count = t + k; /* 3, then 1.0f */
+    ck_assert_ptr_nonnull(count);
+    count[0] = 200;
+    r = scan(t, len, NULL, CKPT_ERR_TENSOR);
+    ck_assert_ptr_nonnull(strstr(ckpt_scan_error_message(r), "runs past the member"));
+    ckpt_scan_result_free(r);
+    free(t);
+}
+END_TEST
+
 START_TEST(torch_fixture_scans_clean)
 {
     ckpt_error *err = ckpt_error_new();
@@ -467,14 +640,14 @@ START_TEST(fixture_folder)
         uint8_t *head = tst_read_file(pt, &len);
         bool tar = len >= 262 && memcmp(head + 257, "ustar", 5) == 0;
         free(head);
-        if (tar || strstr(pt, "/torchscript.pt")) continue; /* the scanner does not read tar members yet; a
-                                                                TorchScript archive names its __torch__ classes */
+        if (strstr(pt, "/torchscript.pt")) continue; /* a TorchScript archive names its __torch__ classes */
         FILE *f = fopen(side, "r");
         ckpt_scan_result *r = NULL;
         ckpt_error *err = ckpt_error_new();
         ck_assert_msg(ckpt_scan_file(pt, NULL, &r, err) == CKPT_OK, "%s: %s", pt, ckpt_error_message(err));
         const char *format = ckpt_scan_format(r);
-        ck_assert_uint_eq(ckpt_scan_num_pickles(r), (strcmp(format, "legacy") == 0 ? 5u : 1u));
+        if (tar) ck_assert_uint_ge(ckpt_scan_num_pickles(r), 4); /* at least one per member */
+        else ck_assert_uint_eq(ckpt_scan_num_pickles(r), (strcmp(format, "legacy") == 0 ? 5u : 1u));
         ck_assert_msg((ckpt_scan_worst(r) == CKPT_GLOBAL_ALLOWED) == (f == NULL), "%s", pt);
         ckpt_scan_result_free(r);
         if (f) {
@@ -731,6 +904,8 @@ static Suite *suite(void)
     tcase_add_test(tc, npy_object_arrays);
     tcase_add_test(tc, streams_legacy_and_back_to_back);
     tcase_add_test(tc, torch_fixture_scans_clean);
+    tcase_add_test(tc, tar_members_every_pickle);
+    tcase_add_test(tc, tar_broken_layout_scans_the_rest);
     tcase_add_test(tc, fixture_folder);
     tcase_add_test(tc, disassembly);
     tcase_add_test(tc, scan_command);
