@@ -27,7 +27,7 @@ struct ckpt_error {
 void ck_error_init(ckpt_error *e);
 /* Sets code and description (printf-style) and clears any location; returns code. */
 ckpt_status ck_error_set(ckpt_error *e, ckpt_status code, const char *fmt, ...) CK_PRINTF(3, 4);
-ckpt_status ck_error_vset(ckpt_error *e, ckpt_status code, const char *fmt, va_list ap);
+ckpt_status ck_error_vset(ckpt_error *e, ckpt_status code, const char *fmt, va_list ap) CK_PRINTF(3, 0);
 /* Adds location parts that are still unknown (the innermost layer that knows a part wins). */
 void ck_error_at_offset(ckpt_error *e, int64_t offset, int opcode);
 void ck_error_in_record(ckpt_error *e, const char *record);
