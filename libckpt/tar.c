@@ -468,6 +468,9 @@ ckpt_status ck_load_tar(ckpt_checkpoint *c, const uint8_t *data, size_t len, con
         size_t pos = 0;
         ckpt_value *si;
         if ((s = run(&x, &m[CK_TAR_SYS_INFO], "sys_info", &pos, &si, err))) return s;
+        if (pos != m[CK_TAR_SYS_INFO].size)
+            return member_fail(err, CKPT_ERR_PICKLE, "sys_info", pos,
+                               "bytes after the pickle's STOP opcode (hidden data is refused)");
         if (si->kind != CKPT_KIND_DICT) return member_fail(err, CKPT_ERR_FORMAT, "sys_info", pos, "sys_info is not a dict");
         x.little = ck_tar_little_endian(si);
     }

@@ -453,7 +453,8 @@ static void pk_le64(pk *b, uint64_t v)
 }
 
 /* Where a tar checkpoint built by tar_checkpoint hides a payload (os.system called on a str). */
-enum tar_payload { IN_NONE, IN_SYS_INFO, IN_STORAGE_HEADER, IN_STORAGE_VIEWS, IN_TENSOR_HEADER, IN_PICKLE };
+enum tar_payload { IN_NONE, IN_SYS_INFO, IN_STORAGE_HEADER, IN_STORAGE_VIEWS, IN_TENSOR_HEADER, IN_PICKLE,
+                   AFTER_SYS_INFO /* a second pickle hidden after sys_info's STOP */ };
 
 static void pk_payload(pk *b)
 {
@@ -479,6 +480,11 @@ static uint8_t *tar_checkpoint(enum tar_payload where, const char *storage_class
         pk_setitem(&sys);
     }
     pk_stop(&sys);
+    if (where == AFTER_SYS_INFO) {
+        pk_proto(&sys, 2);
+        pk_payload(&sys);
+        pk_stop(&sys);
+    }
 
     pk_proto(&st, 2); pk_int(&st, 1); pk_stop(&st);
     pk_proto(&st, 2);
@@ -579,6 +585,14 @@ START_TEST(tar_broken_layout_scans_the_rest)
     size_t i = expect(r, "os.system", CKPT_GLOBAL_NEVER_ALLOWED);
     ck_assert_str_eq(ckpt_scan_global_first_record(r, i), "pickle");
     expect(r, "torch.FloatTensor", CKPT_GLOBAL_ALLOWED);
+    ckpt_scan_result_free(r);
+    free(t);
+    /* a pickle hidden after sys_info's STOP: the loader refuses the file, the scan says why */
+    t = tar_checkpoint(AFTER_SYS_INFO, "FloatStorage", &len);
+    tst_assert_load_fails(t, len, CKPT_ERR_PICKLE, "hidden data is refused");
+    r = scan(t, len, NULL, CKPT_ERR_PICKLE);
+    ck_assert_ptr_nonnull(strstr(ckpt_scan_error_message(r), "sys_info"));
+    ck_assert_ptr_nonnull(strstr(ckpt_scan_error_message(r), "hidden data is refused"));
     ckpt_scan_result_free(r);
     free(t);
     /* a lying element count: the storage data would run past the member */
