@@ -26,8 +26,10 @@ typedef struct ck_zip_member {
     uint64_t size;
     uint64_t end;          /* one past the member (data descriptor included) */
     uint32_t crc;
+    uint32_t mod_time;     /* DOS time and date: only compared with the local header's */
     uint16_t method;       /* 0 stored, 8 deflated */
     uint16_t flags;
+    uint16_t version_needed;
 } ck_zip_member;
 
 typedef struct ck_zip {

@@ -210,6 +210,8 @@ ckpt_status ck_zip_open(ck_zip *z, const uint8_t *d, size_t len, ck_arena *arena
         m->local_offset = f.offset;
         m->method = method;
         m->flags = flags;
+        m->version_needed = version_needed;
+        m->mod_time = ck_le32(c + 12);
         if (method == 0 && m->comp_size != m->size)
             return zfail(err, pos, "stored member '%s' has compressed size %llu but size %llu", m->name,
                          (unsigned long long)m->comp_size, (unsigned long long)m->size);
@@ -250,6 +252,13 @@ ckpt_status ck_zip_open(ck_zip *z, const uint8_t *d, size_t len, ck_arena *arena
             return zfail(err, lo, "member '%s': local flags 0x%04x differ from central flags 0x%04x", m->name, flags, m->flags);
         if (method != m->method)
             return zfail(err, lo, "member '%s': local method %u differs from central method %u", m->name, method, m->method);
+        /* libzip counts these as inconsistent headers and may then pick another end record (one hidden in
+         * member data): refusing them keeps every reader on the same directory */
+        if (ck_le16(l + 4) > m->version_needed)
+            return zfail(err, lo, "member '%s': local header needs zip version %u, more than the central directory's %u",
+                         m->name, ck_le16(l + 4), m->version_needed);
+        if (ck_le32(l + 10) != m->mod_time)
+            return zfail(err, lo, "member '%s': local modification time differs from the central directory's", m->name);
         z64_fields f = {size32, comp32, 0, 0};
         if ((s = parse_extra(l + 30 + nlen, xlen, lo + 30 + nlen, &f, size32 == 0xffffffffu, comp32 == 0xffffffffu, false,
                              false, m->name, err)))
