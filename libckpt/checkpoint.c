@@ -78,11 +78,6 @@ static bool valid_storage_key(const char *k, size_t n)
     return true;
 }
 
-static const char *text_of(const ckpt_value *v)
-{
-    return v && (v->kind == CKPT_KIND_STR || v->kind == CKPT_KIND_BYTES) ? v->u.s.ptr : NULL;
-}
-
 static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *pid, ckpt_value **out, ckpt_error *err)
 {
     ckpt_checkpoint *c = ctx;
@@ -93,7 +88,7 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
         return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id has %u items; ('storage', type, key, location, numel) expected",
                             pid->u.seq.len);
     ckpt_value **it = pid->u.seq.items;
-    const char *tag = text_of(it[0]);
+    const char *tag = ck_text_of(it[0]);
     /* the whole tag: a str/bytes may hold NULs, and torch compares all of it */
     if (!tag || it[0]->u.s.len != 7 || memcmp(tag, "storage", 7) != 0)
         return ck_error_set(err, CKPT_ERR_PICKLE, "only 'storage' persistent ids are allowed");
@@ -110,7 +105,7 @@ static ckpt_status zip_persistent_load(ck_unpickler *u, void *ctx, ckpt_value *p
         return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: storage type must be a storage class or a dtype, got %s",
                             ck_type_name(ty));
     }
-    const char *key = text_of(it[2]), *location = text_of(it[3]);
+    const char *key = ck_text_of(it[2]), *location = ck_text_of(it[3]);
     if (!key || !valid_storage_key(key, it[2]->u.s.len))
         return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: storage key must be a short alphanumeric string");
     if (!location) return ck_error_set(err, CKPT_ERR_PICKLE, "persistent id: location must be a string");
@@ -424,7 +419,7 @@ static ckpt_status load_zip(ckpt_checkpoint *c, const uint8_t *data, size_t len,
     if (torchscript && (c->flags & CKPT_LOAD_MODEL) && (s = ck_ts_read_classes(c, &z, err))) return s;
     /* storages: each must be a record of exactly numel x itemsize bytes */
     bool skip = c->flags & CKPT_LOAD_SKIP_DATA;
-    bool in_place = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && data_is_borrowable;
+    bool in_place = ck_attach_mode(c, data_is_borrowable) == CK_ATTACH_IN_PLACE;
     bool verify = !(c->flags & CKPT_LOAD_NO_DATA_CRC);
     for (size_t i = 0; i < c->nstorages; i++) {
         ckpt_storage *st = c->storages[i];

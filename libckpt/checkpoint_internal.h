@@ -69,6 +69,11 @@ void ck_checkpoint_resolve_views(ckpt_checkpoint *c);
 #define CK_ATTACH_COPY 0u     /* the file's bytes: copy them */
 #define CK_ATTACH_IN_PLACE 1u /* the file's bytes, which outlive the checkpoint: point at them unless they need swapping */
 #define CK_ATTACH_PRIVATE 2u  /* a copy made for this storage: keep it, swapping it in place if needed */
+/* IN_PLACE when the load maps or borrows and the bytes are the input's own (borrowable), else COPY. */
+static inline unsigned ck_attach_mode(const ckpt_checkpoint *c, bool borrowable)
+{
+    return (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && borrowable ? CK_ATTACH_IN_PLACE : CK_ATTACH_COPY;
+}
 /*
  * Gives a storage its st->nbytes bytes, in host byte order: big_endian says the bytes' order; they are
  * swapped by element (untyped storages by the dtype of the tensors viewing them) when it is not the host's.

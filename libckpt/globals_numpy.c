@@ -17,6 +17,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "byteorder.h"
 #include "dtype.h"
 #include "globals.h"
 #include "util.h"
@@ -121,8 +122,8 @@ static const uint8_t *to_little(const uint8_t *p, size_t n, const np_dtype *d, u
     if (!d->big || unit <= 1 || n == 0) return p;
     uint8_t *b = malloc(n);
     if (!b) return NULL;
-    for (size_t i = 0; i + unit <= n; i += unit)
-        for (unsigned k = 0; k < unit; k++) b[i + k] = p[i + unit - 1 - k];
+    memcpy(b, p, n);
+    ck_swap_elements(b, n, unit);
     *owned = b;
     return b;
 }
@@ -246,14 +247,8 @@ ckpt_status ck_h_np_scalar(ckpt_handler_ctx *ctx, const ckpt_value *node, void *
                             ckpt_dtype_name(d.dt), size, raw->u.s.len);
     uint8_t b[16];
     unsigned unit = ck_dtype_info_of(d.dt)->swap_unit;
-    for (size_t i = 0; i < size; i++) b[i] = (uint8_t)raw->u.s.ptr[i];
-    if (d.big && unit > 1) /* to little-endian */
-        for (size_t i = 0; i + unit <= size; i += unit)
-            for (unsigned k = 0; k < unit / 2; k++) {
-                uint8_t t = b[i + k];
-                b[i + k] = b[i + unit - 1 - k];
-                b[i + unit - 1 - k] = t;
-            }
+    memcpy(b, raw->u.s.ptr, size);
+    if (d.big) ck_swap_elements(b, size, unit); /* to little-endian */
     ck_store *st = ck_handler_store(ctx);
     ckpt_value *v = NULL;
     switch (d.dt) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "dtype.h"
 #include "globals.h"
 #include "pickle_opcodes.h"
@@ -330,13 +331,8 @@ ckpt_status ckpt_handler_new_tensor(ckpt_handler_ctx *ctx, ckpt_dtype dtype, siz
         uint8_t *copy = ck_arena_alloc_large(&st->arena, nbytes);
         if (!copy) return ck_out_of_memory(st, err);
         memcpy(copy, data, nbytes);
-        unsigned unit = ck_host_is_little_endian() ? 1 : ck_dtype_info_of(dtype)->swap_unit;
-        for (size_t i = 0; unit > 1 && i + unit <= nbytes; i += unit) /* little-endian in, host order kept */
-            for (unsigned a = 0, b = unit - 1; a < b; a++, b--) {
-                uint8_t tmp = copy[i + a];
-                copy[i + a] = copy[i + b];
-                copy[i + b] = tmp;
-            }
+        /* little-endian in, host order kept */
+        if (!ck_host_is_little_endian()) ck_swap_elements(copy, nbytes, ck_dtype_swap_unit(dtype));
         sg->data = copy;
     }
     v->u.tensor = t;

@@ -1,4 +1,4 @@
-/* json_util.h: jansson helpers shared by the JSON writers (json_out.c, schema.c, check.c). */
+/* json_util.h: jansson helpers shared by the JSON writers (json_out.c, schema.c, check.c, scan.c). */
 #ifndef CK_JSON_UTIL_H
 #define CK_JSON_UTIL_H
 

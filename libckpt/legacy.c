@@ -242,7 +242,7 @@ ckpt_status ck_load_legacy(ckpt_checkpoint *c, const uint8_t *data, size_t len, 
         return ck_error_set(err, CKPT_ERR_TENSOR, "the storage key list has %u keys, but the object uses %zu storages",
                             keys->u.seq.len, roots);
     bool skip = c->flags & CKPT_LOAD_SKIP_DATA;
-    unsigned how = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && borrowable ? CK_ATTACH_IN_PLACE : CK_ATTACH_COPY;
+    unsigned how = ck_attach_mode(c, borrowable);
     for (uint32_t i = 0; i < keys->u.seq.len; i++) {
         const ckpt_value *k = keys->u.seq.items[i];
         const char *key = ck_text_of(k);
@@ -257,8 +257,7 @@ ckpt_status ck_load_legacy(ckpt_checkpoint *c, const uint8_t *data, size_t len, 
             ck_error_at_offset(err, (int64_t)pos, -1);
             return CKPT_ERR_TENSOR;
         }
-        uint64_t count = ck_le64(data + pos), be = 0;
-        for (int b = 0; b < 8; b++) be = be << 8 | data[pos + b];
+        uint64_t count = ck_le64(data + pos), be = ck_be64(data + pos);
         if (count != st->numel && !(!little && be == st->numel)) {
             ck_error_set(err, CKPT_ERR_TENSOR,
                          "storage '%s' has an element count of %llu, but the object declares %llu elements of %s", st->key,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "dtype.h"
 #include "globals.h"
 #include "safetensors.h"
@@ -161,17 +162,6 @@ static ckpt_status parse_metadata(ckpt_checkpoint *c, const json_t *m, ckpt_valu
     return CKPT_OK;
 }
 
-static void swap_elements(uint8_t *p, uint64_t nbytes, unsigned unit)
-{
-    if (unit <= 1) return;
-    for (uint64_t i = 0; i + unit <= nbytes; i += unit)
-        for (unsigned a = 0, b = unit - 1; a < b; a++, b--) {
-            uint8_t t = p[i + a];
-            p[i + a] = p[i + b];
-            p[i + b] = t;
-        }
-}
-
 static ckpt_status build(ckpt_checkpoint *c, st_entry *entries, size_t count, ckpt_value *metadata, const uint8_t *data,
                          uint64_t data_len, bool borrowable, ckpt_error *err)
 {
@@ -224,7 +214,7 @@ static ckpt_status build(ckpt_checkpoint *c, st_entry *entries, size_t count, ck
                     return ck_out_of_memory(st, err);
                 }
                 memcpy(copy, src, (size_t)s->nbytes);
-                if (!ck_host_is_little_endian()) swap_elements(copy, s->nbytes, ck_dtype_info_of(e->dtype)->swap_unit);
+                if (!ck_host_is_little_endian()) ck_swap_elements(copy, s->nbytes, ck_dtype_info_of(e->dtype)->swap_unit);
                 s->data = copy;
             }
         }

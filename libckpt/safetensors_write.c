@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "dtype.h"
 #include "ptrmap.h"
 #include "safetensors.h"
@@ -369,13 +370,7 @@ typedef struct {
 static void gather_flush(gather_ctx *g)
 {
     if (g->status || !g->used) return;
-    if (g->swap > 1)
-        for (size_t i = 0; i + g->swap <= g->used; i += g->swap)
-            for (unsigned a = 0, b = g->swap - 1; a < b; a++, b--) {
-                uint8_t t = g->buf[i + a];
-                g->buf[i + a] = g->buf[i + b];
-                g->buf[i + b] = t;
-            }
+    ck_swap_elements(g->buf, g->used, g->swap);
     g->status = ck_sink_write(g->sink, g->buf, g->used, g->err);
     g->used = 0;
 }

@@ -23,6 +23,7 @@
 #include "ckpt/scan.h"
 #include "errors.h"
 #include "formats.h"
+#include "json_util.h"
 #include "mapfile.h"
 #include "options.h"
 #include "pickle_opcodes.h"
@@ -692,13 +693,7 @@ ckpt_status ckpt_scan_result_to_json(const ckpt_scan_result *r, const char *labe
     }
     json_object_set_new(doc, "globals", globals);
     json_object_set_new(doc, "error", r->status ? jtext(r->message) : json_null());
-    char *text = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    *out = ck_json_dump(doc, 0);
     json_decref(doc);
-    if (text) {
-        *out = strdup(text);
-        json_free_t free_fn;
-        json_get_alloc_funcs(NULL, &free_fn);
-        free_fn(text);
-    }
     return *out ? CKPT_OK : ck_error_set(err, CKPT_ERR_NOMEM, "out of memory writing JSON");
 }

@@ -219,9 +219,7 @@ static bool key_text(const ckpt_value *v, char buf[24], size_t *n)
 static ckpt_status read_count(bool little, const ck_tar_member *m, size_t pos, uint64_t *count, ckpt_error *err)
 {
     if (!ck_fits(m->size, pos, 8)) return member_fail(err, CKPT_ERR_TENSOR, "storages", pos, "truncated storage element count");
-    uint64_t le = ck_le64(m->data + pos), be = 0;
-    for (int b = 0; b < 8; b++) be = be << 8 | m->data[pos + b];
-    *count = little ? le : be; /* torch 0.3 wrote the count in host order */
+    *count = little ? ck_le64(m->data + pos) : ck_be64(m->data + pos); /* torch 0.3 wrote the count in host order */
     return CKPT_OK;
 }
 
@@ -462,7 +460,7 @@ ckpt_status ck_load_tar(ckpt_checkpoint *c, const uint8_t *data, size_t len, con
     ck_checkpoint_unpickler(c, &u, opts, &g);
     tar_ctx x = {.c = c, .u = &u, .little = true};
     ck_strmap_init(&x.tensors, &c->store.arena);
-    x.how = (c->flags & (CKPT_LOAD_MMAP | CKPT_LOAD_BORROW)) && borrowable ? CK_ATTACH_IN_PLACE : CK_ATTACH_COPY;
+    x.how = ck_attach_mode(c, borrowable);
     if (m[CK_TAR_SYS_INFO].present) {
         /* protocol_version 1000; little_endian says the byte order of the storage element counts */
         size_t pos = 0;
