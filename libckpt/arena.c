@@ -142,6 +142,18 @@ char *ck_arena_strndup(ck_arena *a, const char *s, size_t n)
     return d;
 }
 
+char *ck_arena_qualname(ck_arena *a, const char *module, const char *name)
+{
+    size_t ml = strlen(module), nl = strlen(name), total;
+    if (ck_add_overflow_size(ml, nl, &total) || ck_add_overflow_size(total, 2, &total)) return NULL;
+    char *d = ck_arena_alloc(a, total, 1);
+    if (!d) return NULL;
+    memcpy(d, module, ml);
+    d[ml] = '.';
+    memcpy(d + ml + 1, name, nl + 1);
+    return d;
+}
+
 void *ck_arena_grow(ck_arena *a, void *old, size_t old_size, size_t new_size, size_t align)
 {
     if (new_size <= old_size) return old;

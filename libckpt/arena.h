@@ -34,6 +34,8 @@ void *ck_arena_alloc(ck_arena *a, size_t size, size_t align);
 void *ck_arena_zalloc(ck_arena *a, size_t size, size_t align);
 /* A NUL-terminated copy of n bytes. */
 char *ck_arena_strndup(ck_arena *a, const char *s, size_t n);
+/* "module.name", NUL-terminated (a global's qualified name). */
+char *ck_arena_qualname(ck_arena *a, const char *module, const char *name);
 /*
  * Grows an array allocated from this arena to new_size bytes: in place when it is the most recent
  * allocation, else by copying (the old block stays until the arena is released; geometric growth keeps

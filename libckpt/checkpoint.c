@@ -27,13 +27,9 @@ static void on_global(void *vctx, const char *module, const char *name, const ck
 {
     (void)e; (void)offset; (void)op;
     ck_globals_ctx *g = vctx;
-    size_t ml = strlen(module), nl = strlen(name);
-    char *full = ck_arena_alloc(g->arena, ml + nl + 2, 1);
+    char *full = ck_arena_qualname(g->arena, module, name);
     if (!full) { g->failed = true; return; }
-    memcpy(full, module, ml);
-    full[ml] = '.';
-    memcpy(full + ml + 1, name, nl + 1);
-    if (!ck_strmap_add(&g->seen, full, ml + nl + 1, full, NULL)) g->failed = true;
+    if (!ck_strmap_add(&g->seen, full, strlen(full), full, NULL)) g->failed = true;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }

@@ -424,9 +424,8 @@ CK_HANDLER(ck_h_rebuild_wrapper_subclass)
     if (t->storage_offset < 0)
         return ck_error_set(err, CKPT_ERR_TENSOR, "%s.%s: negative storage offset", e->module, e->name);
     t->requires_grad = rg;
-    char *tn = ck_arena_alloc(&u->store->arena, strlen(cls->u.global.module) + strlen(cls->u.global.name) + 2, 1);
+    char *tn = ck_arena_qualname(&u->store->arena, cls->u.global.module, cls->u.global.name);
     if (!tn) return ck_out_of_memory(u->store, err);
-    sprintf(tn, "%s.%s", cls->u.global.module, cls->u.global.name);
     t->type_name = tn;
     t->subclass = true;
     return CKPT_OK;

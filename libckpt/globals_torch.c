@@ -351,9 +351,8 @@ CK_HANDLER(ck_h_rebuild_from_type_v2)
         ckpt_tensor *t;
         if ((s = ck_make_parameter(u, e, r, r->u.tensor->requires_grad, &r, &t, err))) return s;
     } else if (!param && !plain) {
-        char *tn = ck_arena_alloc(&u->store->arena, strlen(type->u.global.module) + strlen(type->u.global.name) + 2, 1);
+        char *tn = ck_arena_qualname(&u->store->arena, type->u.global.module, type->u.global.name);
         if (!tn) return ck_out_of_memory(u->store, err);
-        sprintf(tn, "%s.%s", type->u.global.module, type->u.global.name);
         r->u.tensor->type_name = tn;
         r->u.tensor->subclass = true;
     }

@@ -204,24 +204,23 @@ done:
 
 /* ---- constructors for handlers ---- */
 
-static ck_store *store_of(ckpt_handler_ctx *ctx) { return ctx->u->store; }
 ck_store *ck_handler_store(ckpt_handler_ctx *ctx) { return ctx->u->store; }
 
-ckpt_value *ckpt_handler_new_none(ckpt_handler_ctx *ctx) { return ctx ? ck_new(store_of(ctx), CKPT_KIND_NONE) : NULL; }
-ckpt_value *ckpt_handler_new_bool(ckpt_handler_ctx *ctx, bool b) { return ctx ? ck_new_bool(store_of(ctx), b) : NULL; }
-ckpt_value *ckpt_handler_new_int(ckpt_handler_ctx *ctx, int64_t v) { return ctx ? ck_new_int(store_of(ctx), v) : NULL; }
-ckpt_value *ckpt_handler_new_float(ckpt_handler_ctx *ctx, double v) { return ctx ? ck_new_float(store_of(ctx), v) : NULL; }
+ckpt_value *ckpt_handler_new_none(ckpt_handler_ctx *ctx) { return ctx ? ck_new(ck_handler_store(ctx), CKPT_KIND_NONE) : NULL; }
+ckpt_value *ckpt_handler_new_bool(ckpt_handler_ctx *ctx, bool b) { return ctx ? ck_new_bool(ck_handler_store(ctx), b) : NULL; }
+ckpt_value *ckpt_handler_new_int(ckpt_handler_ctx *ctx, int64_t v) { return ctx ? ck_new_int(ck_handler_store(ctx), v) : NULL; }
+ckpt_value *ckpt_handler_new_float(ckpt_handler_ctx *ctx, double v) { return ctx ? ck_new_float(ck_handler_store(ctx), v) : NULL; }
 
 ckpt_value *ckpt_handler_new_str(ckpt_handler_ctx *ctx, const char *s, size_t len)
 {
     if (!ctx || (!s && len) || !ck_utf8_valid((const uint8_t *)(s ? s : ""), len, true)) return NULL;
-    return ck_new_bytes_kind(store_of(ctx), CKPT_KIND_STR, s ? s : "", len);
+    return ck_new_bytes_kind(ck_handler_store(ctx), CKPT_KIND_STR, s ? s : "", len);
 }
 
 ckpt_value *ckpt_handler_new_bytes(ckpt_handler_ctx *ctx, const void *p, size_t len)
 {
     if (!ctx || (!p && len)) return NULL;
-    return ck_new_bytes_kind(store_of(ctx), CKPT_KIND_BYTES, p ? p : "", len);
+    return ck_new_bytes_kind(ck_handler_store(ctx), CKPT_KIND_BYTES, p ? p : "", len);
 }
 
 ckpt_value *ckpt_handler_new_container(ckpt_handler_ctx *ctx, ckpt_kind kind)
@@ -230,8 +229,8 @@ ckpt_value *ckpt_handler_new_container(ckpt_handler_ctx *ctx, ckpt_kind kind)
     switch (kind) {
     case CKPT_KIND_LIST:
     case CKPT_KIND_TUPLE:
-    case CKPT_KIND_SET: return ck_new_seq(store_of(ctx), kind, 0);
-    case CKPT_KIND_DICT: return ck_new_dict(store_of(ctx), 0);
+    case CKPT_KIND_SET: return ck_new_seq(ck_handler_store(ctx), kind, 0);
+    case CKPT_KIND_DICT: return ck_new_dict(ck_handler_store(ctx), 0);
     default: return NULL;
     }
 }
@@ -250,10 +249,10 @@ ckpt_status ckpt_handler_append(ckpt_handler_ctx *ctx, ckpt_value *c, const ckpt
     ckpt_status s = check_own(ctx, c, err);
     if (s) return s;
     if (!item) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "NULL item");
-    if (c->kind == CKPT_KIND_SET) return ck_set_add(store_of(ctx), c, (ckpt_value *)item, err);
+    if (c->kind == CKPT_KIND_SET) return ck_set_add(ck_handler_store(ctx), c, (ckpt_value *)item, err);
     if (c->kind != CKPT_KIND_LIST && c->kind != CKPT_KIND_TUPLE)
         return ck_error_set(err, CKPT_ERR_TYPE, "cannot append to a %s", ck_type_name(c));
-    return ck_seq_push(store_of(ctx), c, (ckpt_value *)item, err);
+    return ck_seq_push(ck_handler_store(ctx), c, (ckpt_value *)item, err);
 }
 
 ckpt_status ckpt_handler_dict_set(ckpt_handler_ctx *ctx, ckpt_value *d, const ckpt_value *key, const ckpt_value *val,
@@ -263,7 +262,7 @@ ckpt_status ckpt_handler_dict_set(ckpt_handler_ctx *ctx, ckpt_value *d, const ck
     if (s) return s;
     if (!key || !val) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "NULL key or value");
     if (d->kind != CKPT_KIND_DICT) return ck_error_set(err, CKPT_ERR_TYPE, "cannot set an item on a %s", ck_type_name(d));
-    return ck_dict_set(store_of(ctx), d, (ckpt_value *)key, (ckpt_value *)val, err);
+    return ck_dict_set(ck_handler_store(ctx), d, (ckpt_value *)key, (ckpt_value *)val, err);
 }
 
 ckpt_status ckpt_handler_set_type_name(ckpt_handler_ctx *ctx, ckpt_value *v, const char *type_name, ckpt_error *err)
@@ -271,8 +270,8 @@ ckpt_status ckpt_handler_set_type_name(ckpt_handler_ctx *ctx, ckpt_value *v, con
     ckpt_status s = check_own(ctx, v, err);
     if (s) return s;
     if (!type_name) return ck_error_set(err, CKPT_ERR_INVALID_ARG, "NULL type name");
-    char *copy = ck_arena_strndup(&store_of(ctx)->arena, type_name, strlen(type_name));
-    if (!copy) return ck_out_of_memory(store_of(ctx), err);
+    char *copy = ck_arena_strndup(&ck_handler_store(ctx)->arena, type_name, strlen(type_name));
+    if (!copy) return ck_out_of_memory(ck_handler_store(ctx), err);
     v->type_name = copy;
     if (v->kind == CKPT_KIND_TENSOR) v->u.tensor->type_name = copy;
     return CKPT_OK;

@@ -607,12 +607,8 @@ static ckpt_value *new_object(vm *m, ckpt_kind kind, const char *module, const c
     o->kwargs = kwargs;
     v->u.obj = o;
     if (kind == CKPT_KIND_OBJECT) {
-        size_t ml = strlen(module), nl = strlen(name);
-        char *tn = ck_arena_alloc(&m->st->arena, ml + nl + 2, 1);
+        char *tn = ck_arena_qualname(&m->st->arena, module, name);
         if (!tn) return NULL;
-        memcpy(tn, module, ml);
-        tn[ml] = '.';
-        memcpy(tn + ml + 1, name, nl + 1);
         v->type_name = tn; /* an instance of module.qualname; a CALL's type is unknown ("call") */
     }
     return v;
@@ -633,9 +629,10 @@ static ckpt_status add_pending(vm *m, ckpt_value *node)
 typedef enum { HOW_REDUCE, HOW_NEWOBJ, HOW_INST } call_how;
 
 /* A tuple of n given values. */
-static ckpt_value *tuple_of_items(vm *m, ckpt_value *const *items, size_t n)
+/* A list or tuple of n items (shared, never copied). */
+static ckpt_value *seq_of(vm *m, ckpt_kind kind, ckpt_value *const *items, size_t n)
 {
-    ckpt_value *t = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
+    ckpt_value *t = ck_new_seq(m->st, kind, n);
     if (!t) return NULL;
     if (n) memcpy(t->u.seq.items, items, n * sizeof *items);
     t->u.seq.len = (uint32_t)n;
@@ -707,7 +704,7 @@ static ckpt_status model_construct(vm *m, const ck_reg_entry *e, ckpt_value *arg
                         "supported", ck_type_name(it[2]));
         cargs = ck_new_seq(m->st, CKPT_KIND_TUPLE, 0);
     } else if (strcmp(e->name, "__newobj__") == 0) {
-        cargs = tuple_of_items(m, it + 1, n - 1);
+        cargs = seq_of(m, CKPT_KIND_TUPLE, it + 1, n - 1);
     } else {
         if (n != 3 || it[1]->kind != CKPT_KIND_TUPLE || it[2]->kind != CKPT_KIND_DICT)
             return fail(m, CKPT_ERR_PICKLE, "copyreg.__newobj_ex__ takes (cls, tuple, dict)");
@@ -908,24 +905,14 @@ static ckpt_status build_seq(vm *m, ckpt_kind kind, size_t first, size_t n)
             if (s) return s;
         }
     } else {
-        v = ck_new_seq(m->st, kind, n);
+        v = seq_of(m, kind, m->stack + first, n);
         if (!v) return oom(m);
-        if (n) memcpy(v->u.seq.items, m->stack + first, n * sizeof *m->stack);
-        v->u.seq.len = (uint32_t)n;
     }
     m->sp = first;
     return push(m, v);
 }
 
 /* A tuple of the n stack items at first (INST/OBJ arguments). */
-static ckpt_value *tuple_of(vm *m, size_t first, size_t n)
-{
-    ckpt_value *t = ck_new_seq(m->st, CKPT_KIND_TUPLE, n);
-    if (!t) return NULL;
-    if (n) memcpy(t->u.seq.items, m->stack + first, n * sizeof *m->stack);
-    t->u.seq.len = (uint32_t)n;
-    return t;
-}
 
 /* ---- the loop ---- */
 
@@ -1193,7 +1180,7 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
         if ((s = push_global(m, p, n, arg->p2, arg->n2, &c))) return s;
         m->sp = saved;
         if ((s = pop_mark(m, &first, &count))) return s;
-        ckpt_value *args = tuple_of(m, first, count);
+        ckpt_value *args = seq_of(m, CKPT_KIND_TUPLE, m->stack + first, count);
         if (!args) return oom(m);
         m->sp = first;
         if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;
@@ -1203,7 +1190,7 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
         if ((s = pop_mark(m, &first, &n))) return s;
         if (n == 0) return fail(m, CKPT_ERR_PICKLE, "OBJ with no class after its MARK");
         c = m->stack[first];
-        ckpt_value *args = tuple_of(m, first + 1, n - 1);
+        ckpt_value *args = seq_of(m, CKPT_KIND_TUPLE, m->stack + first + 1, n - 1);
         if (!args) return oom(m);
         m->sp = first;
         if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;

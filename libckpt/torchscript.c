@@ -28,14 +28,13 @@ static CK_HANDLER(ts_object)
     (void)err;
     ckpt_value *v = ck_new(u->store, CKPT_KIND_OBJECT);
     ck_object *o = ck_arena_zalloc(&u->store->arena, sizeof *o, _Alignof(ck_object));
-    char *tn = ck_arena_alloc(&u->store->arena, strlen(e->module) + strlen(e->name) + 2, 1);
+    char *tn = ck_arena_qualname(&u->store->arena, e->module, e->name);
     if (!v || !o || !tn) return ck_out_of_memory(u->store, err);
     o->module = e->module;
     o->name = e->name;
     o->entry = e;
     o->args = args;
     o->kwargs = kwargs;
-    sprintf(tn, "%s.%s", e->module, e->name);
     v->u.obj = o;
     v->type_name = tn;
     *out = v;
