@@ -130,7 +130,7 @@ int cmd_convert(int argc, char **argv)
         s = root ? ckpt_save_file(root, out, so, err) : ckpt_checkpoint_save_file(ck, out, so, err);
         if (s) fprintf(stderr, "ckpt: %s: %s\n", out, ckpt_error_message(err));
     }
-    if (s) rc = s == CKPT_ERR_BLOCKED ? EXIT_REFUSED : EXIT_ERROR;
+    if (s) rc = cli_exit_for(s);
     else if (findings) rc = EXIT_REFUSED;
     ckpt_checkpoint_free(ck);
     ckpt_save_options_free(so);

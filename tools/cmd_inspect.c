@@ -18,6 +18,17 @@ static void print_shape(const ckpt_tensor *t, char *buf, size_t cap)
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
+/* One row of the tensor tables: key, dtype, shape, bytes, element digest. */
+static void print_tensor_row(const char *key, const ckpt_tensor *t)
+{
+    char shape[128], digest[17] = "-";
+    uint64_t h = 0;
+    print_shape(t, shape, sizeof shape);
+    if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) snprintf(digest, sizeof digest, "%016" PRIx64, h);
+    printf("%-40s %-10s %-20s %12" PRIu64 "  %s\n", key, ckpt_dtype_name(ckpt_tensor_dtype(t)), shape,
+           ckpt_tensor_nbytes(t), digest);
+}
+
 typedef struct {
     int count;
 } values_ctx;
@@ -114,12 +125,7 @@ static void print_model(const ckpt_checkpoint *ck)
             printf("%-40s %s\n", key, ckpt_value_type_name(ckpt_value_dict_value(sd, i)));
             continue;
         }
-        char shape[128], digest[17] = "-";
-        uint64_t h = 0;
-        print_shape(t, shape, sizeof shape);
-        if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) snprintf(digest, sizeof digest, "%016" PRIx64, h);
-        printf("%-40s %-10s %-20s %12" PRIu64 "  %s\n", key, ckpt_dtype_name(ckpt_tensor_dtype(t)), shape,
-               ckpt_tensor_nbytes(t), digest);
+        print_tensor_row(key, t);
     }
     printf("%zu entries\n", n);
 }
@@ -193,13 +199,7 @@ int cmd_inspect(int argc, char **argv)
         for (size_t i = 0; i < nt; i++) {
             const char *key;
             const ckpt_tensor *t = ckpt_checkpoint_tensor(ck, i, &key);
-            char shape[128];
-            print_shape(t, shape, sizeof shape);
-            uint64_t h = 0;
-            char digest[17] = "-";
-            if (ckpt_tensor_xxh3_64(t, &h, NULL) == CKPT_OK) snprintf(digest, sizeof digest, "%016" PRIx64, h);
-            printf("%-40s %-10s %-20s %12" PRIu64 "  %s\n", key, ckpt_dtype_name(ckpt_tensor_dtype(t)), shape,
-                   ckpt_tensor_nbytes(t), digest);
+            print_tensor_row(key, t);
             total += ckpt_tensor_nbytes(t);
         }
         printf("%zu tensors, %" PRIu64 " bytes\n", nt, total);

@@ -25,8 +25,13 @@ static json_t *jstr_or(const char *s, const char *fallback)
     return j ? j : json_string(fallback);
 }
 
-static void print_error_json(const char *file, const char *msg)
+/* A file that could not be scanned: a JSON line of format "unknown", or "PATH: error: MSG". */
+static void report_error(const scan_ctx *x, const char *file, const char *msg)
 {
+    if (!x->json) {
+        printf("%s: error: %s\n", file, msg);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "file", jstr_or(file, "?"));
     json_object_set_new(o, "format", json_string("unknown"));
@@ -53,12 +58,11 @@ static void scan_one(scan_ctx *x, const char *path, bool from_walk)
     if (s) x->any_error = true;
     if (r && ckpt_scan_worst(r) != CKPT_GLOBAL_ALLOWED) x->any_refused = true;
     if (!r) {
-        if (x->json) print_error_json(path, ckpt_error_message(err));
-        else printf("%s: error: %s\n", path, ckpt_error_message(err));
+        report_error(x, path, ckpt_error_message(err));
     } else if (x->json) {
         char *text = NULL;
         if (ckpt_scan_result_to_json(r, path, &text, err) == CKPT_OK) puts(text);
-        else print_error_json(path, ckpt_error_message(err));
+        else report_error(x, path, ckpt_error_message(err));
         ckpt_free(text);
     } else {
         size_t n = ckpt_scan_num_globals(r), np = ckpt_scan_num_pickles(r);
@@ -95,8 +99,7 @@ static void walk_dir(scan_ctx *x, const char *root)
         DIR *d = opendir(dir);
         if (!d) {
             x->any_error = true;
-            if (x->json) print_error_json(dir, "cannot open directory");
-            else printf("%s: error: cannot open directory\n", dir);
+            report_error(x, dir, "cannot open directory");
             free(dir);
             continue;
         }
@@ -184,8 +187,7 @@ int cmd_scan(int argc, char **argv)
                 walk_dir(&x, paths[i]);
             } else {
                 x.any_error = true;
-                if (x.json) print_error_json(paths[i], "is a directory (use -r to scan what it contains)");
-                else printf("%s: error: is a directory (use -r to scan what it contains)\n", paths[i]);
+                report_error(&x, paths[i], "is a directory (use -r to scan what it contains)");
             }
         } else {
             scan_one(&x, paths[i], false);
