@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ckpt/ckpt.h"
+#include "fuzz_common.h"
 
 /* A torch zip holding pkgx.Net(conv=pkgx.Conv(w: 4 floats), act=torch.nn.modules.activation.ReLU). */
 static const uint8_t *model_zip(size_t *len);
@@ -114,10 +115,11 @@ static void module_open(fs_buf *b, const char *m, const char *n)
 
 static const uint8_t *model_zip(size_t *len)
 {
-    static fs_buf z;
-    if (z.p) {
-        *len = z.len;
-        return z.p;
+    static uint8_t *zip;
+    static size_t zip_len;
+    if (zip) {
+        *len = zip_len;
+        return zip;
     }
     fs_buf b = {0};
     op(&b, 0x80);
@@ -170,35 +172,11 @@ static const uint8_t *model_zip(size_t *len)
     op(&b, 'b');
     op(&b, '.');
     static const float w[4] = {1, 2, 3, 4};
-    struct { const char *name; const void *data; size_t len; } m[] = {
-        {"archive/data.pkl", b.p, b.len}, {"archive/data/0", w, sizeof w}, {"archive/version", "3\n", 2}};
-    uint32_t offs[3], crcs[3];
-    for (size_t i = 0; i < 3; i++) {
-        uint32_t c = 0xffffffffu;
-        for (size_t k = 0; k < m[i].len; k++) {
-            c ^= ((const uint8_t *)m[i].data)[k];
-            for (int bit = 0; bit < 8; bit++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-        }
-        crcs[i] = ~c;
-        offs[i] = (uint32_t)z.len;
-        u32(&z, 0x04034b50); u16(&z, 20); u16(&z, 0); u16(&z, 0); u16(&z, 0); u16(&z, 0);
-        u32(&z, crcs[i]); u32(&z, (uint32_t)m[i].len); u32(&z, (uint32_t)m[i].len);
-        u16(&z, (unsigned)strlen(m[i].name)); u16(&z, 0);
-        put(&z, m[i].name, strlen(m[i].name));
-        put(&z, m[i].data, m[i].len);
-    }
-    uint32_t cd = (uint32_t)z.len;
-    for (size_t i = 0; i < 3; i++) {
-        u32(&z, 0x02014b50); u16(&z, 20); u16(&z, 20); u16(&z, 0); u16(&z, 0); u16(&z, 0); u16(&z, 0);
-        u32(&z, crcs[i]); u32(&z, (uint32_t)m[i].len); u32(&z, (uint32_t)m[i].len);
-        u16(&z, (unsigned)strlen(m[i].name)); u16(&z, 0); u16(&z, 0); u16(&z, 0); u16(&z, 0); u32(&z, 0);
-        u32(&z, offs[i]);
-        put(&z, m[i].name, strlen(m[i].name));
-    }
-    uint32_t cd_size = (uint32_t)z.len - cd;
-    u32(&z, 0x06054b50); u16(&z, 0); u16(&z, 0); u16(&z, 3); u16(&z, 3);
-    u32(&z, cd_size); u32(&z, cd); u16(&z, 0);
+    const fz_member m[] = {{"archive/data.pkl", b.p, b.len},
+                           {"archive/data/0", (const uint8_t *)w, sizeof w},
+                           {"archive/version", (const uint8_t *)"3\n", 2}};
+    zip = fz_make_zip(m, 3, &zip_len);
     free(b.p);
-    *len = z.len;
-    return z.p;
+    *len = zip_len;
+    return zip;
 }
