@@ -628,7 +628,6 @@ static ckpt_status add_pending(vm *m, ckpt_value *node)
 
 typedef enum { HOW_REDUCE, HOW_NEWOBJ, HOW_INST } call_how;
 
-/* A tuple of n given values. */
 /* A list or tuple of n items (shared, never copied). */
 static ckpt_value *seq_of(vm *m, ckpt_kind kind, ckpt_value *const *items, size_t n)
 {
@@ -637,6 +636,12 @@ static ckpt_value *seq_of(vm *m, ckpt_kind kind, ckpt_value *const *items, size_
     if (n) memcpy(t->u.seq.items, items, n * sizeof *items);
     t->u.seq.len = (uint32_t)n;
     return t;
+}
+
+/* The same from stack slots [first, first + n); the stack may be unallocated when n is 0. */
+static ckpt_value *stack_seq(vm *m, ckpt_kind kind, size_t first, size_t n)
+{
+    return seq_of(m, kind, n ? m->stack + first : NULL, n);
 }
 
 /* NULL when this is getattr(<allowed user class>, '<public identifier>'), else what is wrong. */
@@ -905,7 +910,7 @@ static ckpt_status build_seq(vm *m, ckpt_kind kind, size_t first, size_t n)
             if (s) return s;
         }
     } else {
-        v = seq_of(m, kind, m->stack + first, n);
+        v = stack_seq(m, kind, first, n);
         if (!v) return oom(m);
     }
     m->sp = first;
@@ -1180,7 +1185,7 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
         if ((s = push_global(m, p, n, arg->p2, arg->n2, &c))) return s;
         m->sp = saved;
         if ((s = pop_mark(m, &first, &count))) return s;
-        ckpt_value *args = seq_of(m, CKPT_KIND_TUPLE, m->stack + first, count);
+        ckpt_value *args = stack_seq(m, CKPT_KIND_TUPLE, first, count);
         if (!args) return oom(m);
         m->sp = first;
         if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;
@@ -1190,7 +1195,7 @@ static ckpt_status step(vm *m, uint8_t op, const ck_pickle_arg *arg, bool *stop)
         if ((s = pop_mark(m, &first, &n))) return s;
         if (n == 0) return fail(m, CKPT_ERR_PICKLE, "OBJ with no class after its MARK");
         c = m->stack[first];
-        ckpt_value *args = seq_of(m, CKPT_KIND_TUPLE, m->stack + first + 1, n - 1);
+        ckpt_value *args = stack_seq(m, CKPT_KIND_TUPLE, first + 1, n - 1);
         if (!args) return oom(m);
         m->sp = first;
         if ((s = call(m, c, args, NULL, HOW_INST, &v))) return s;
